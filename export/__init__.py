@@ -1,0 +1,1 @@
+"""``ganvoice.export``: torch -> one stateful streaming ONNX graph (needs the ``[train]`` extra)."""

@@ -1,0 +1,186 @@
+"""The generator interface every variant implements, and the one registry of variants."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from ganvoice.errors import GanvoiceError
+from ganvoice.mel import MelSpec
+from ganvoice.models.streaming import State, Streamable, chain_delay, chain_stream, state_shapes_of
+
+CONDITIONING = ("mel", "noise")
+
+
+class Generator(Streamable, nn.Module):
+    """Conditioning ``[B, C, T]`` (mel frames or latent noise at the frame rate) -> audio ``[B, T * hop]``.
+
+    Subclasses build ``self.layers``: a list of streamable modules mapping ``[B, C, T]`` to
+    ``[B, 1, T * hop]``. Everything else (delay, state, offline and streaming runs) is derived here.
+
+    - ``stream(x, state) -> (audio [B, T * hop], state)``: causal; output lags by ``delay_samples``.
+    - ``forward(x) -> audio [B, T * hop]``: offline, aligned with the input (no delay): the input is
+      followed by ``lookahead_frames`` frames of ``pad_value``, streamed from the zero state, and the
+      first ``delay_samples`` samples are dropped.
+    """
+
+    variant: str = ""
+    layers: nn.ModuleList
+
+    def __init__(self, channels: int, hop_length: int, conditioning: str, pad_value: float):
+        super().__init__()
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {CONDITIONING}")
+        self.channels, self.hop_length = channels, hop_length
+        self.conditioning, self.pad_value = conditioning, pad_value
+        self.upsample = hop_length
+
+    @property
+    def delay(self) -> int:
+        return chain_delay(self.layers)
+
+    @property
+    def delay_samples(self) -> int:
+        """Total model delay in output samples, computed from the layers."""
+        return self.delay
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Frames that must follow a frame before its audio is complete (``ceil(delay / hop)``)."""
+        return math.ceil(self.delay_samples / self.hop_length)
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [shape for layer in self.layers for shape in state_shapes_of(layer)]
+
+    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, new_state = chain_stream(self.layers, x, state)
+        return y.squeeze(1), new_state
+
+    def forward(self, x: Tensor) -> Tensor:
+        frames = x.shape[-1]
+        padded = F.pad(x, (0, self.lookahead_frames), value=self.pad_value)
+        y, _ = self.stream(padded, self.init_state(x.shape[0], x.device, x.dtype))
+        return y[:, self.delay_samples : self.delay_samples + frames * self.hop_length]
+
+    def describe(self) -> dict:
+        """Facts about this generator that travel with a checkpoint or an exported model."""
+        return {
+            "variant": self.variant,
+            "conditioning": self.conditioning,
+            "channels": self.channels,
+            "hop_length": self.hop_length,
+            "delay_samples": self.delay_samples,
+            "pad_value": self.pad_value,
+            "parameters": sum(p.numel() for p in self.parameters()),
+        }
+
+
+@dataclass
+class GeneratorConfig:
+    """Fields every generator config has. Variants subclass this with their own fields."""
+
+    mel: MelSpec | None = None
+    conditioning: str = "mel"
+    latent_channels: int = 0  # for conditioning == "noise"
+
+    @property
+    def spec(self) -> MelSpec:
+        return self.mel or MelSpec()
+
+    @property
+    def in_channels(self) -> int:
+        return self.spec.n_mels if self.conditioning == "mel" else self.latent_channels
+
+    @property
+    def pad_value(self) -> float:
+        return self.spec.log_floor if self.conditioning == "mel" else 0.0
+
+
+@dataclass(frozen=True)
+class VariantEntry:
+    name: str
+    build: Callable[[GeneratorConfig], Generator]
+    config_class: type
+    defaults: dict
+
+
+GENERATORS: dict[str, VariantEntry] = {}
+
+
+def register_generator(name: str, config_class: type, **defaults):
+    """Decorator: register ``build(config) -> Generator`` as variant ``name`` with config defaults."""
+
+    def wrap(build):
+        GENERATORS[name] = VariantEntry(name, build, config_class, defaults)
+        return build
+
+    return wrap
+
+
+def variant_names() -> list[str]:
+    _load_variants()
+    return sorted(GENERATORS)
+
+
+def make_config(variant: str, overrides: dict | None = None) -> GeneratorConfig:
+    """Typed config for ``variant``: registry defaults, then ``overrides``; unknown keys are an error."""
+    entry = _entry(variant)
+    values = dict(entry.defaults)
+    values.update(overrides or {})
+    if isinstance(values.get("mel"), dict):
+        values["mel"] = MelSpec.from_dict(values["mel"])
+    known = {f.name for f in fields(entry.config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise GanvoiceError(f"unknown generator config keys for {variant!r}: {', '.join(unknown)}")
+    return entry.config_class(**values)
+
+
+def build_generator(variant: str, overrides: dict | None = None) -> Generator:
+    """Build a registered generator variant (see :func:`variant_names`)."""
+    config = make_config(variant, overrides)
+    generator = _entry(variant).build(config)
+    generator.variant = variant
+    return generator
+
+
+def _entry(variant: str) -> VariantEntry:
+    _load_variants()
+    if variant not in GENERATORS:
+        raise GanvoiceError(f"unknown generator variant {variant!r}; known: {', '.join(sorted(GENERATORS))}")
+    return GENERATORS[variant]
+
+
+def _load_variants() -> None:
+    # Importing the variant modules registers them.
+    from ganvoice.models import fast, hifigan, seed_mlp  # noqa: F401
+
+
+def zero_state(generator: Generator, batch: int = 1) -> State:
+    return generator.init_state(batch, next(generator.parameters()).device)
+
+
+@torch.no_grad()
+def stream_in_chunks(generator: Generator, x: Tensor, chunk_sizes: list[int]) -> Tensor:
+    """Run ``x [B, C, T]`` through ``stream`` in chunks (sizes cycled), return ``[B, T * hop]``."""
+    state, outputs, start, i = zero_state(generator, x.shape[0]), [], 0, 0
+    while start < x.shape[-1]:
+        size = chunk_sizes[i % len(chunk_sizes)]
+        y, state = generator.stream(x[..., start : start + size], state)
+        outputs.append(y)
+        start, i = start + size, i + 1
+    return torch.cat(outputs, dim=-1)
+
+
+def fold_weight_norm(module: nn.Module) -> nn.Module:
+    """Fold weight-norm parametrizations into plain weights, in place (for export); returns ``module``."""
+    for sub in module.modules():
+        if parametrize.is_parametrized(sub, "weight"):
+            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+    return module

@@ -1,0 +1,1 @@
+"""``ganvoice.realtime``: the torch-free runtime (ONNX Runtime + sounddevice)."""
