@@ -178,6 +178,14 @@ def stream_in_chunks(generator: Generator, x: Tensor, chunk_sizes: list[int]) ->
     return torch.cat(outputs, dim=-1)
 
 
+def clone_generator(generator: Generator) -> Generator:
+    """A fresh copy with the same config and weights (``copy.deepcopy`` loses the layer views)."""
+    clone = type(generator)(generator.config)
+    clone.variant = generator.variant
+    clone.load_state_dict(generator.state_dict())
+    return clone
+
+
 def fold_weight_norm(module: nn.Module) -> nn.Module:
     """Fold weight-norm parametrizations into plain weights, in place (for export); returns ``module``."""
     for sub in module.modules():

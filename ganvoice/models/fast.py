@@ -25,7 +25,7 @@ MAX_LOG_MAGNITUDE = math.log(100.0)
 class FastConfig(GeneratorConfig):
     dim: int = 192
     intermediate_dim: int = 576
-    num_blocks: int = 6
+    num_blocks: int = 5
     kernel_size: int = 7
     lookahead_frames: int = 1
     head_n_fft: int = 1024
@@ -75,18 +75,26 @@ class ConvNeXtBlock(Streamable, nn.Module):
         return self.skip(x) + self._mlp(self.dwconv(x))
 
 
-def inverse_dft_basis(n_fft: int, hop: int) -> np.ndarray:
-    """``[n_fft + 2, n_fft]``: maps ``[re_0..re_K-1, im_0..im_K-1]`` to a windowed, OLA-normalised frame."""
+def half_inverse_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine and sine bases ``[K, K]`` (``K = n_fft / 2 + 1``) of the inverse real DFT, half length.
+
+    For ``c = re @ cos`` and ``s = im @ sin`` the frame is ``x[n] = c[n] - s[n]`` for ``n <= n_fft / 2`` and
+    ``x[n_fft - n] = c[n] + s[n]``: the symmetry halves both the weights and the work of a full basis.
+    """
     bins = n_fft // 2 + 1
     k = np.arange(bins)[:, None]
-    n = np.arange(n_fft)[None, :]
+    n = np.arange(bins)[None, :]
     scale = np.full((bins, 1), 2.0 / n_fft)
     scale[0] = scale[-1] = 1.0 / n_fft
     angle = 2.0 * np.pi * k * n / n_fft
+    return scale * np.cos(angle), scale * np.sin(angle)
+
+
+def synthesis_window(n_fft: int, hop: int) -> np.ndarray:
+    """Periodic Hann window divided by the overlap-added squared window (constant at ``hop = n_fft / 4``)."""
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
-    envelope = (window**2).reshape(-1, hop).sum(axis=0).mean()  # constant for Hann at hop = n_fft / 2^k
-    basis = np.concatenate([scale * np.cos(angle), -scale * np.sin(angle)], axis=0)
-    return basis * window / envelope
+    envelope = (window**2).reshape(-1, hop).sum(axis=0).mean()
+    return window / envelope
 
 
 class ISTFTHead(Streamable, nn.Module):
@@ -102,8 +110,11 @@ class ISTFTHead(Streamable, nn.Module):
             raise ValueError("head_n_fft must be a multiple of hop_length")
         self.n_fft, self.hop, self.upsample = n_fft, hop, hop
         self.out = nn.Linear(dim, n_fft + 2)
-        basis = torch.tensor(inverse_dft_basis(n_fft, hop), dtype=torch.float32)
-        self.register_buffer("basis", basis, persistent=False)
+        cos_basis, sin_basis = half_inverse_dft_bases(n_fft)
+        self.register_buffer("cos_basis", torch.tensor(cos_basis, dtype=torch.float32), persistent=False)
+        self.register_buffer("sin_basis", torch.tensor(sin_basis, dtype=torch.float32), persistent=False)
+        window = torch.tensor(synthesis_window(n_fft, hop), dtype=torch.float32)
+        self.register_buffer("window", window, persistent=False)
 
     @property
     def delay(self) -> int:
@@ -116,8 +127,10 @@ class ISTFTHead(Streamable, nn.Module):
         """``[B, dim, T]`` -> windowed time-domain frames ``[B, T, n_fft]``."""
         log_magnitude, phase = self.out(x.transpose(1, 2)).chunk(2, dim=-1)
         magnitude = torch.exp(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE))
-        spectrum = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=-1)
-        return spectrum @ self.basis
+        even = (magnitude * torch.cos(phase)) @ self.cos_basis
+        odd = (magnitude * torch.sin(phase)) @ self.sin_basis
+        second_half = torch.flip((even + odd)[..., 1:-1], dims=[-1])
+        return torch.cat([even - odd, second_half], dim=-1) * self.window
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         frames = self.frames(x)

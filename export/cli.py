@@ -1,0 +1,94 @@
+"""``ganvoice export``: a checkpoint (ours or an official HiFi-GAN one) -> a streaming ONNX model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+from ganvoice.export.onnx_export import ExportOptions, export_generator, file_sha256
+from ganvoice.export.parity import OrtGraph, test_input, torch_vs_ort
+
+from ganvoice.errors import GanvoiceError
+from ganvoice.models.base import Generator, build_generator, variant_names
+from ganvoice.models.hifigan import config_from_official_json, load_official_state_dict
+
+PARITY_CHUNKS = [1, 2, 5, 16, 37]
+
+
+def load_checkpoint(path: str) -> dict:
+    if not Path(path).is_file():
+        raise GanvoiceError(f"checkpoint {path!r} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 -- torch raises many kinds for a bad file
+        raise GanvoiceError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
+
+
+def generator_from_checkpoint(path: str, official_config: str | None = None) -> tuple[Generator, int]:
+    """Build and load the generator stored in ``path``; returns ``(generator, training step)``."""
+    checkpoint = load_checkpoint(path)
+    if not isinstance(checkpoint, dict) or "generator" not in checkpoint:
+        raise GanvoiceError(f"{path}: no 'generator' weights in this checkpoint")
+    if "generator_variant" not in checkpoint:
+        return _official_hifigan(checkpoint, path, official_config), 0
+    variant = checkpoint["generator_variant"]
+    if variant not in variant_names():
+        raise GanvoiceError(f"{path}: unknown variant {variant!r}; known: {', '.join(variant_names())}")
+    generator = build_generator(variant, checkpoint.get("generator_config") or {})
+    generator.load_state_dict(checkpoint["generator"])
+    return generator, int(checkpoint.get("step", 0))
+
+
+def _official_hifigan(checkpoint: dict, path: str, official_config: str | None) -> Generator:
+    config_path = Path(official_config) if official_config else Path(path).with_name("config.json")
+    if not config_path.is_file():
+        raise GanvoiceError(
+            f"{path} looks like an official HiFi-GAN checkpoint; pass its config.json with --config"
+        )
+    data = json.loads(config_path.read_text())
+    overrides = config_from_official_json(data)
+    variant = {"1": "hifigan-v1", "2": "hifigan-v3"}[overrides["resblock"]]
+    generator = build_generator(variant, overrides)
+    load_official_state_dict(generator, checkpoint["generator"])
+    return generator
+
+
+@click.command()
+@click.argument("checkpoint", required=False)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="ONNX file to write.")
+@click.option("--variant", type=str, help="With --random: the registered variant to export.")
+@click.option("--random", "random_weights", is_flag=True, help="Random weights (speed work, tests).")
+@click.option("--config", "official_config", type=click.Path(), help="config.json of an official HiFi-GAN.")
+@click.option("--weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--no-simplify", is_flag=True, help="Skip the onnxslim pass.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def export(checkpoint, output, variant, random_weights, official_config, weights, opset, no_simplify, seed):
+    """Export CHECKPOINT (or --variant NAME --random) to one streaming ONNX graph."""
+    if random_weights:
+        if not variant:
+            raise GanvoiceError(f"--random needs --variant (one of: {', '.join(variant_names())})")
+        torch.manual_seed(seed)
+        generator, step, digest = build_generator(variant), 0, ""
+    else:
+        if not checkpoint:
+            raise GanvoiceError("give a CHECKPOINT, or --variant NAME --random")
+        generator, step = generator_from_checkpoint(checkpoint, official_config)
+        digest = file_sha256(checkpoint)
+    options = ExportOptions(opset=opset, simplify=not no_simplify, weights=weights)
+    metadata = export_generator(
+        generator, output, training_step=step, checkpoint_sha256=digest, options=options
+    )
+    offline_error = torch_vs_ort(generator, output)
+    graph = OrtGraph(output)
+    x = test_input(generator, 40 if generator.hop_length < 4096 else 4)
+    stream_error = float(abs(graph.chunked(x, PARITY_CHUNKS) - graph.offline(x)).max())
+    size_mb = Path(output).stat().st_size / 1e6
+    click.echo(
+        f"wrote {output} ({size_mb:.2f} MB, {metadata.variant}, {weights}): "
+        f"delay {metadata.delay_samples} samples ({metadata.delay_ms:.1f} ms); "
+        f"parity torch-vs-ORT {offline_error:.2e}, "
+        f"ORT stream-vs-offline {stream_error:.2e}"
+    )
