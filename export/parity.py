@@ -54,7 +54,7 @@ class OrtGraph:
         return np.concatenate(outputs, axis=-1)[:, delay : delay + x.shape[-1] * self.metadata.hop_length]
 
 
-def test_input(generator: Generator, frames: int, batch: int = 1, seed: int = 0) -> np.ndarray:
+def example_input(generator: Generator, frames: int, batch: int = 1, seed: int = 0) -> np.ndarray:
     """A deterministic conditioning input: log-mel-like values for mel models, N(0, 1) for noise."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, generator.channels, frames)).astype(np.float32)
@@ -64,6 +64,6 @@ def test_input(generator: Generator, frames: int, batch: int = 1, seed: int = 0)
 @torch.no_grad()
 def torch_vs_ort(generator: Generator, path: str, frames: int = 24, batch: int = 1) -> float:
     """Max abs difference between torch's offline forward and ORT's offline run."""
-    x = test_input(generator, frames, batch)
+    x = example_input(generator, frames, batch)
     reference = generator.eval()(torch.from_numpy(x)).numpy()
     return float(np.abs(OrtGraph(path).offline(x) - reference).max())
