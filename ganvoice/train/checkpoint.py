@@ -1,0 +1,135 @@
+"""Checkpoints: atomic writes, the last k plus the best, exact resume, fine-tuning.
+
+A checkpoint is a plain ``torch.save`` dict that loads with ``weights_only=True``. Keys read by the
+exporter: ``generator_variant``, ``generator_config`` (plain dict of overrides for ``make_config``, the
+MelSpec as a dict), ``generator`` (state_dict) and ``step``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganvoice import __version__
+from ganvoice.errors import GanvoiceError
+
+FORMAT = "ganvoice-checkpoint"
+FORMAT_VERSION = 1
+STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+BEST_NAME = "best.pt"
+
+
+def checkpoint_dir(out: Path) -> Path:
+    return Path(out) / "checkpoints"
+
+
+def step_checkpoints(out: Path) -> list[Path]:
+    """``out/checkpoints/step_*.pt``, oldest first."""
+    folder = checkpoint_dir(out)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STEP_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    found = step_checkpoints(out)
+    return found[-1] if found else None
+
+
+def atomic_save(payload: dict, path: Path) -> None:
+    """``torch.save`` to a temp file in the same folder, then ``os.replace`` (never a half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def rng_state() -> dict:
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate(_tuples(state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_step_checkpoint(payload: dict, out: Path, keep_last: int) -> Path:
+    """Write ``step_{step}.pt`` and delete the oldest beyond ``keep_last`` (``best.pt`` is kept apart)."""
+    path = checkpoint_dir(out) / f"step_{payload['step']:09d}.pt"
+    atomic_save(payload, path)
+    for old in step_checkpoints(out)[:-keep_last]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def save_best(payload: dict, out: Path) -> Path:
+    path = checkpoint_dir(out) / BEST_NAME
+    atomic_save(payload, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a ganvoice checkpoint on the CPU; a missing or foreign file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanvoiceError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- any unpickling failure means "not our checkpoint"
+        raise GanvoiceError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or "generator" not in payload or "generator_variant" not in payload:
+        raise GanvoiceError(f"{path} is not a ganvoice checkpoint")
+    return payload
+
+
+def check_variant(payload: dict, variant: str, path: Path) -> None:
+    found = payload["generator_variant"]
+    if found != variant:
+        raise GanvoiceError(f"{path} holds a {found!r} generator, the recipe trains {variant!r}")
+
+
+def load_weights(module: torch.nn.Module, weights: dict, what: str, path: Path) -> None:
+    """``load_state_dict`` (strict) with a one-line error when the shapes or names differ."""
+    try:
+        module.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0] if first else ""
+        raise GanvoiceError(f"{path}: {what} weights do not fit this recipe's config ({detail})") from None
+
+
+def payload_header(variant: str, generator_config: dict, step: int) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ganvoice_version": __version__,
+        "generator_variant": variant,
+        "generator_config": generator_config,
+        "step": step,
+    }
