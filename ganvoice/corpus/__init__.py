@@ -1,1 +1,1 @@
-"""corpus"""
+"""The speech corpus builder: sources -> resampled mono clips + ``manifest.jsonl`` (see ``manifest``)."""
