@@ -10,9 +10,10 @@ import torch
 
 from ganvoice.errors import GanvoiceError
 from ganvoice.export.onnx_export import ExportOptions, export_generator, file_sha256
-from ganvoice.export.parity import OrtGraph, example_input, torch_vs_ort
+from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.models.base import Generator, build_generator, variant_names
 from ganvoice.models.hifigan import config_from_official_json, load_official_state_dict
+from ganvoice.onnxgraph import OnnxGenerator
 
 PARITY_CHUNKS = [1, 2, 5, 16, 37]
 
@@ -82,7 +83,7 @@ def export(checkpoint, output, variant, random_weights, official_config, weights
         generator, output, training_step=step, checkpoint_sha256=digest, options=options
     )
     offline_error = torch_vs_ort(generator, output)
-    graph = OrtGraph(output)
+    graph = OnnxGenerator(output)
     x = example_input(generator, 40 if generator.hop_length < 4096 else 4)
     stream_error = float(abs(graph.chunked(x, PARITY_CHUNKS) - graph.offline(x)).max())
     size_mb = Path(output).stat().st_size / 1e6

@@ -10,10 +10,11 @@ from click.testing import CliRunner
 
 from ganvoice.cli import cli
 from ganvoice.export.onnx_export import ExportOptions, export_generator
-from ganvoice.export.parity import OrtGraph, example_input, torch_vs_ort
+from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.modelmeta import FORMAT_VERSION, METADATA_KEY, ModelMetadata
 from ganvoice.models.base import build_generator, variant_names
 from ganvoice.models.hifigan import official_state_dict
+from ganvoice.onnxgraph import OnnxGenerator
 
 # Small configs keep the suite fast; the structure (and so the streaming logic) is the full one.
 SMALL = {
@@ -57,13 +58,13 @@ def test_torch_vs_ort_offline(exported):
     with torch.no_grad():
         reference = generator(torch.from_numpy(x)).numpy()
     assert reference.std() > 1e-3, "weights too small for the test to mean anything"
-    assert np.abs(OrtGraph(str(path)).offline(x) - reference).max() <= 1e-4
+    assert np.abs(OnnxGenerator(str(path)).offline(x) - reference).max() <= 1e-4
 
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_ort_streaming_equals_offline(exported, batch):
     generator, path = exported
-    graph = OrtGraph(str(path))
+    graph = OnnxGenerator(str(path))
     frames = 4 if generator.variant == "seed-mlp" else 40
     x = example_input(generator, frames, batch=batch, seed=batch)
     offline = graph.offline(x)
@@ -117,7 +118,7 @@ def test_cli_exports_our_checkpoint_and_reports_parity(tmp_path):
     result = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "parity" in result.output and "delay 640" not in result.output
-    assert OrtGraph(str(out)).metadata.training_step == 7
+    assert OnnxGenerator(str(out)).metadata.training_step == 7
 
 
 def test_cli_imports_official_hifigan_checkpoint(tmp_path):
@@ -146,7 +147,9 @@ def test_cli_imports_official_hifigan_checkpoint(tmp_path):
     assert result.exit_code == 0, result.output
     x = example_input(generator, 10)
     with torch.no_grad():
-        assert np.abs(OrtGraph(str(out)).offline(x) - generator(torch.from_numpy(x)).numpy()).max() <= 1e-4
+        assert (
+            np.abs(OnnxGenerator(str(out)).offline(x) - generator(torch.from_numpy(x)).numpy()).max() <= 1e-4
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,74 @@
+"""A ganvoice ONNX file in ONNX Runtime, the simple (non-realtime) way: offline and chunked runs.
+
+numpy + onnxruntime only (no torch), so the runtime, ``ganvoice eval`` and the benchmarks share it.
+The realtime engine (``ganvoice.realtime``) adds preallocation, IO binding and scheduling on top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ganvoice.errors import ModelFormatError
+from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, ModelMetadata
+
+
+def open_session(path: str | Path, providers: list[str] | None = None, threads: int | None = 1):
+    """``(InferenceSession, ModelMetadata)`` for a ganvoice model; one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(f"model {str(path)!r} not found")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 -- ORT raises several kinds for a bad file
+        raise ModelFormatError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from exc
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise ModelFormatError(
+            f"{path}: ONNX model without ganvoice metadata; export it with 'ganvoice export' "
+            "(or add a 'ganvoice' metadata_props entry as described in the README)"
+        )
+    return session, ModelMetadata.from_json(props[METADATA_KEY], source=str(path))
+
+
+class OnnxGenerator:
+    """Zero state, ``stream``, ``offline`` and ``chunked`` runs of an exported generator."""
+
+    def __init__(self, path: str | Path, threads: int | None = 1, providers: list[str] | None = None):
+        self.session, self.metadata = open_session(path, providers, threads)
+
+    def zero_state(self, batch: int) -> list[np.ndarray]:
+        return [np.zeros((batch, *s.shape[1:]), dtype=np.float32) for s in self.metadata.state]
+
+    def stream(self, x: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``x [B, C, T]`` -> ``(audio [B, T * hop], new state)``."""
+        feeds = {INPUT_NAME: x, **{s.input: v for s, v in zip(self.metadata.state, state)}}
+        audio, *new_state = self.session.run(None, feeds)
+        return audio, new_state
+
+    def flush_frames(self, batch: int) -> np.ndarray:
+        meta = self.metadata
+        return np.full((batch, meta.channels, meta.lookahead_frames), meta.pad_value, dtype=np.float32)
+
+    def offline(self, x: np.ndarray) -> np.ndarray:
+        """Whole input from the zero state, then the flush; aligned with the input: ``[B, T * hop]``."""
+        return self.chunked(x, [x.shape[-1] + self.metadata.lookahead_frames])
+
+    def chunked(self, x: np.ndarray, chunk_sizes: list[int]) -> np.ndarray:
+        """Stream ``x [B, C, T]`` (+ flush) in chunks (sizes cycled); aligned like :meth:`offline`."""
+        padded = np.concatenate([x, self.flush_frames(x.shape[0])], axis=-1).astype(np.float32)
+        state, outputs, start, i = self.zero_state(x.shape[0]), [], 0, 0
+        while start < padded.shape[-1]:
+            size = chunk_sizes[i % len(chunk_sizes)]
+            audio, state = self.stream(padded[..., start : start + size], state)
+            outputs.append(audio)
+            start, i = start + size, i + 1
+        delay = self.metadata.delay_samples
+        return np.concatenate(outputs, axis=-1)[:, delay : delay + x.shape[-1] * self.metadata.hop_length]
