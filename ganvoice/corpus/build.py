@@ -3,8 +3,9 @@
 ``build_corpus`` lists every source's clips first (so a missing package fails before any work), caps
 each source with a seeded subset, then converts each clip once: a clip whose wav already exists at the
 right sample rate is reused, so re-running is cheap and idempotent. Leading and trailing silence
-longer than a short margin is trimmed (pauses inside a clip are kept). The manifest is rewritten
-atomically at the end; the split of a clip depends only on its id and the seed.
+longer than a short margin is trimmed (pauses inside a clip are kept) and a clip that would clip is
+scaled down. The manifest is rewritten atomically at the end; the split of a clip depends only on
+its id and the seed.
 """
 
 from __future__ import annotations
@@ -36,15 +37,21 @@ PEAK_LIMIT = 0.99
 
 @dataclass(frozen=True)
 class TrimConfig:
-    """Silence trimming at both ends: frames quieter than ``top_db`` below the loudest are silent.
+    """Silence trimming at both ends of a clip (pauses inside it are kept).
 
-    ``keep_seconds`` of the silence next to the speech is kept; clips shorter than ``min_seconds``
-    after trimming (or silent throughout) are dropped.
+    A frame is sound when its power is above both ``top_db`` below the loudest frame and
+    ``floor_margin_db`` above the noise floor (the ``floor_percentile`` of frame powers), the latter
+    capped at ``min_dynamic_db`` below the loudest frame (so that noisy clips keep their speech).
+    ``keep_seconds`` of the silence next to the sound is kept; clips shorter than ``min_seconds``
+    after trimming (or digital silence throughout) are dropped.
     """
 
     top_db: float = 45.0
-    frame_seconds: float = 0.01
-    keep_seconds: float = 0.15
+    floor_margin_db: float = 10.0
+    floor_percentile: float = 10.0
+    min_dynamic_db: float = 10.0
+    frame_seconds: float = 0.02
+    keep_seconds: float = 0.2
     min_seconds: float = 0.2
 
 
@@ -77,18 +84,20 @@ class BuildResult:
 def trim_silence(audio: np.ndarray, sample_rate: int, trim: TrimConfig) -> np.ndarray:
     """Cut leading and trailing silence of float32 ``[N]`` down to ``trim.keep_seconds``; inside untouched.
 
-    Returns an empty array when no frame is louder than ``trim.top_db`` below the loudest frame or the
-    signal is digital silence.
+    See :class:`TrimConfig` for what counts as silence. Returns an empty array for digital silence.
     """
     hop = max(1, round(trim.frame_seconds * sample_rate))
     frames = len(audio) // hop
     if frames == 0:
         return audio
     power = np.mean(np.square(audio[: frames * hop].reshape(frames, hop), dtype=np.float64), axis=1)
-    peak = power.max()
-    if peak <= 0.0:
+    if power.max() <= 0.0:
         return audio[:0]
-    loud = np.flatnonzero(power >= peak * 10.0 ** (-trim.top_db / 10.0))
+    level_db = 10.0 * np.log10(np.maximum(power, np.finfo(np.float64).tiny))
+    peak_db = level_db.max()
+    floor_db = np.percentile(level_db, trim.floor_percentile) + trim.floor_margin_db
+    threshold_db = max(peak_db - trim.top_db, min(floor_db, peak_db - trim.min_dynamic_db))
+    loud = np.flatnonzero(level_db >= threshold_db)
     keep = round(trim.keep_seconds * sample_rate)
     start = max(0, loud[0] * hop - keep)
     stop = min(len(audio), (loud[-1] + 1) * hop + keep)
