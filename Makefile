@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 APT_PACKAGES := libportaudio2 libsndfile1 jackd2 espeak-ng flite sox \
-	fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl ktuberling-data klettres-data
+	fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl ktuberling-data klettres-data \
+	festival festvox-kallpc16k
 
 .PHONY: demo test system-deps venv runtime all-deps lint format pytest clean
 

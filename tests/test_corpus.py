@@ -31,6 +31,8 @@ RATE = 22050
 KEYS = ["path", "seconds", "sample_rate", "source", "speaker", "split", "text"]
 SENTENCES = ["Hello there.", "Is it raining?", "Seven, eight, nine!"]
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+needs_festival = pytest.mark.skipif(shutil.which("text2wave") is None, reason="festival is not installed")
 needs_fillets = pytest.mark.skipif(
     not any(FILLETS_ROOT.glob("sound/*/cs/*.ogg")), reason="fillets-ng-data-cs is not installed"
 )
@@ -171,6 +173,23 @@ def test_espeak_source(tmp_path):
     assert {line["text"] for line in lines} <= set(SENTENCES)
     assert all(line["speaker"].startswith(("espeak/en-us+", "espeak/en-gb+")) for line in lines)
     assert all(0.3 < line["seconds"] < 5 for line in lines)
+
+
+@needs_flite
+def test_flite_source(tmp_path):
+    out = tmp_path / "corpus"
+    build_corpus(config(out, "flite", max_synthetic=2), sentences=SENTENCES)
+    lines = check_manifest(out)
+    assert len(lines) == 2 and {line["source"] for line in lines} == {"flite"}
+    assert all(line["speaker"].split("/")[1] in ("kal", "kal16", "awb", "rms", "slt") for line in lines)
+
+
+@needs_festival
+def test_festival_source(tmp_path):
+    out = tmp_path / "corpus"
+    build_corpus(config(out, "festival", max_synthetic=1), sentences=SENTENCES[:1])
+    (line,) = check_manifest(out)
+    assert line["source"] == "festival" and line["text"] == SENTENCES[0] and line["seconds"] > 0.3
 
 
 def test_shipped_sentence_list():
