@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -168,3 +171,10 @@ def test_pcm16_clips_instead_of_wrapping(tmp_path):
     loud[500:] = -1.5
     back = load_audio(save_audio(tmp_path / "loud.wav", loud, RATE), RATE)
     assert back[:500].min() > 0.99 and back[500:].max() < -0.99
+
+
+def test_audio_and_corpus_import_no_torch():
+    code = "import sys, ganvoice.audio, ganvoice.corpus.cli; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -9,7 +9,7 @@ import click
 from ganvoice.corpus.build import DEFAULT_MAX_SYNTHETIC, CorpusConfig, build_corpus, summary_table
 from ganvoice.corpus.sources import DEFAULT_SOURCES, SOURCES
 
-_SOURCE_HELP = "; ".join(f"{name}: {source.help}" for name, source in SOURCES.items())
+_SOURCE_HELP = "; ".join(source.help for source in SOURCES.values())
 
 
 @click.group()
@@ -24,7 +24,7 @@ def corpus() -> None:
     "sources",
     multiple=True,
     metavar="NAME[:ARG]",
-    help=f"A source, repeatable (default: {', '.join(DEFAULT_SOURCES)}). {_SOURCE_HELP}.",
+    help=f"A source, repeatable (default: {' '.join(DEFAULT_SOURCES)}). Sources: {_SOURCE_HELP}.",
 )
 @click.option("--sample-rate", default=22050, show_default=True, type=click.IntRange(min=1000))
 @click.option(

@@ -255,19 +255,15 @@ def _synthetic(engine: synth.Engine, arg: str | None, sentences: list[str]) -> l
 SOURCES: dict[str, SourceDef] = {
     s.name: s
     for s in (
-        SourceDef("folder", False, folder_clips, "folder:PATH -- every audio file under PATH"),
-        SourceDef("ljspeech", False, ljspeech_clips, "ljspeech:PATH -- metadata.csv + wavs/"),
-        SourceDef(
-            "fillets-cs", False, functools.partial(_fillets, "cs"), "Czech game dialogue (fillets-ng-data-cs)"
-        ),
-        SourceDef(
-            "fillets-nl", False, functools.partial(_fillets, "nl"), "Dutch game dialogue (fillets-ng-data-nl)"
-        ),
-        SourceDef("ktuberling", False, ktuberling_clips, "words in ~25 languages (ktuberling-data)"),
-        SourceDef("klettres", False, klettres_clips, "letters; en, en_GB held out (klettres-data)"),
-        SourceDef("espeak", True, functools.partial(_synthetic, synth.ESPEAK), "espeak-ng voices[:V1,V2]"),
-        SourceDef("flite", True, functools.partial(_synthetic, synth.FLITE), "flite voices[:V1,V2]"),
-        SourceDef("festival", True, functools.partial(_synthetic, synth.FESTIVAL), "festival voices[:V1,V2]"),
+        SourceDef("folder", False, folder_clips, "folder:PATH (audio files under PATH)"),
+        SourceDef("ljspeech", False, ljspeech_clips, "ljspeech:PATH (metadata.csv + wavs/)"),
+        SourceDef("fillets-cs", False, functools.partial(_fillets, "cs"), "fillets-cs (Czech dialogue)"),
+        SourceDef("fillets-nl", False, functools.partial(_fillets, "nl"), "fillets-nl (Dutch dialogue)"),
+        SourceDef("ktuberling", False, ktuberling_clips, "ktuberling (words, ~25 languages)"),
+        SourceDef("klettres", False, klettres_clips, "klettres (letters; en, en_GB -> test)"),
+        SourceDef("espeak", True, functools.partial(_synthetic, synth.ESPEAK), "espeak[:VOICE,...]"),
+        SourceDef("flite", True, functools.partial(_synthetic, synth.FLITE), "flite[:VOICE,...]"),
+        SourceDef("festival", True, functools.partial(_synthetic, synth.FESTIVAL), "festival[:VOICE,...]"),
     )
 }
 
