@@ -1,0 +1,156 @@
+"""``ganvoice eval``: objective quality of an exported model on real speech, next to Griffin-Lim.
+
+The model runs through ONNX Runtime twice per clip: streaming (``--chunk-frames`` frames per call, the
+realtime engine's default of one frame) and offline. Griffin-Lim (32 iterations) on the same mel is the floor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from ganvoice.audio import load_audio
+from ganvoice.corpus.manifest import MANIFEST_NAME, read_manifest
+from ganvoice.errors import GanvoiceError
+from ganvoice.mel import MelAnalyzer
+from ganvoice.metrics import all_metrics, griffin_lim
+from ganvoice.onnxgraph import OnnxGenerator
+
+SYNTHETIC_SOURCES = ("espeak", "flite", "festival")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+METRICS = ("pesq_wb", "stoi", "mel_l1", "mrstft")
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    path: Path
+    source: str
+
+
+def select_clips(data: str, split: str, max_clips: int, include_synthetic: bool = False) -> list[EvalClip]:
+    """Clips of ``split`` from a manifest (real speech only unless asked), or every audio file of a folder.
+
+    Sources are interleaved so a small ``max_clips`` still covers every source; the choice is stable.
+    """
+    root = Path(data)
+    if root.is_dir() and not (root / MANIFEST_NAME).is_file():
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        clips = [EvalClip(p, root.name) for p in files]
+    else:
+        manifest = root / MANIFEST_NAME if root.is_dir() else root
+        entries = [e for e in read_manifest(manifest) if e.split == split]
+        if not include_synthetic:
+            entries = [e for e in entries if e.source not in SYNTHETIC_SOURCES]
+        by_source: dict[str, list[EvalClip]] = defaultdict(list)
+        for entry in sorted(entries, key=lambda e: e.path):
+            by_source[entry.source].append(EvalClip(manifest.parent / entry.path, entry.source))
+        clips = [clip for group in _interleave(list(by_source.values())) for clip in group]
+    if not clips:
+        raise GanvoiceError(f"no evaluation clips in {data} (split {split!r})")
+    return clips[:max_clips]
+
+
+def _interleave(groups: list[list[EvalClip]]) -> list[list[EvalClip]]:
+    longest = max((len(g) for g in groups), default=0)
+    return [[g[i] for g in groups if i < len(g)] for i in range(longest)]
+
+
+def evaluate_model(
+    model: str, clips: list[EvalClip], chunk_frames: int = 1, max_seconds: float = 6.0, baseline: bool = True
+) -> dict:
+    """Per-clip and mean metrics for the streaming and offline model (and Griffin-Lim)."""
+    generator = OnnxGenerator(model)
+    meta = generator.metadata
+    if meta.conditioning != "mel" or meta.mel is None:
+        raise GanvoiceError(
+            f"{model}: eval needs a mel-conditioned model (this one is {meta.conditioning!r})"
+        )
+    analyzer = MelAnalyzer(meta.mel)
+    per_clip = []
+    for clip in tqdm(clips, desc="eval", unit="clip"):
+        audio = load_audio(clip.path, meta.sample_rate)[: int(max_seconds * meta.sample_rate)]
+        mel = analyzer(audio)
+        reference = audio[: mel.shape[1] * meta.hop_length]
+        if mel.shape[1] < 8:
+            continue
+        outputs = {
+            "streaming": generator.chunked(mel[None], [chunk_frames])[0],
+            "offline": generator.offline(mel[None])[0],
+        }
+        if baseline:
+            outputs["griffin_lim"] = griffin_lim(mel, meta.mel)
+        row = {"clip": str(clip.path), "source": clip.source}
+        for system, estimate in outputs.items():
+            row[system] = all_metrics(reference, estimate, meta.mel)
+        per_clip.append(row)
+    if not per_clip:
+        raise GanvoiceError("every evaluation clip was too short")
+    systems = [s for s in ("streaming", "offline", "griffin_lim") if s in per_clip[0]]
+    means = {s: {m: _nanmean([row[s][m] for row in per_clip]) for m in METRICS} for s in systems}
+    return {
+        "model": str(model),
+        "clips": len(per_clip),
+        "chunk_frames": chunk_frames,
+        "means": means,
+        "per_clip": per_clip,
+    }
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def markdown_table(result: dict) -> str:
+    lines = [
+        "| system | PESQ (wb) ↑ | STOI ↑ | mel L1 ↓ | MR-STFT ↓ |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for system, values in result["means"].items():
+        cells = " | ".join(f"{values[m]:.3f}" for m in METRICS)
+        lines.append(f"| {system} | {cells} |")
+    return "\n".join(lines)
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise GanvoiceError(f"output folder {str(target.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(tmp, target)
+
+
+@click.command("eval")
+@click.option("--model", required=True, type=click.Path(), help="Exported ONNX model.")
+@click.option(
+    "--data", required=True, type=click.Path(), help="Corpus folder, manifest.jsonl or audio folder."
+)
+@click.option("--split", default="val", show_default=True, help="Manifest split to evaluate.")
+@click.option("--max-clips", default=40, show_default=True, type=click.IntRange(1))
+@click.option("--max-seconds", default=6.0, show_default=True, type=float, help="Cut each clip to this.")
+@click.option("--chunk-frames", default=1, show_default=True, type=click.IntRange(1), help="Streaming chunk.")
+@click.option("--include-synthetic", is_flag=True, help="Also evaluate espeak/flite/festival clips.")
+@click.option("--no-griffin-lim", is_flag=True, help="Skip the Griffin-Lim baseline.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the results as JSON.")
+def evaluate(
+    model, data, split, max_clips, max_seconds, chunk_frames, include_synthetic, no_griffin_lim, json_out
+):
+    """PESQ, STOI, mel L1 and MR-STFT distance of MODEL (streaming and offline) next to Griffin-Lim."""
+    clips = select_clips(data, split, max_clips, include_synthetic)
+    result = evaluate_model(model, clips, chunk_frames, max_seconds, baseline=not no_griffin_lim)
+    result["split"] = split
+    click.echo(f"{result['clips']} clips of {data} (split {split}), streaming chunk {chunk_frames} frame(s)")
+    click.echo(markdown_table(result))
+    if json_out:
+        write_json_atomic(json_out, result)
