@@ -1,0 +1,66 @@
+"""Counters and per-block compute times, recorded from the audio thread without allocating."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+#: Block times kept for the percentiles (the most recent ones; about 12 minutes at 256 / 22050 Hz).
+HISTORY = 1 << 16
+
+
+class Stats:
+    """Blocks, underflows and compute time per block (ms).
+
+    ``blocks`` counts device blocks; ``underflows`` counts blocks that went (partly) silent because no
+    audio was ready, plus underflows the audio device itself reported (a late block); ``late_blocks``
+    counts blocks whose compute took longer than the block lasts. The writer is one thread at a time.
+    """
+
+    def __init__(self) -> None:
+        self._times = np.zeros(HISTORY, dtype=np.float64)
+        self.reset()
+
+    def reset(self) -> None:
+        self.blocks = 0
+        self.underflows = 0
+        self.device_underflows = 0
+        self.late_blocks = 0
+        self._count = 0
+        self._started = time.monotonic()
+
+    def record(self, ms: float) -> None:
+        """One block's compute time in milliseconds."""
+        self._times[self._count % HISTORY] = ms
+        self._count += 1
+
+    def times_ms(self) -> np.ndarray:
+        """The recorded block times (a copy, oldest first within the kept history)."""
+        n = min(self._count, HISTORY)
+        if self._count <= HISTORY:
+            return self._times[:n].copy()
+        start = self._count % HISTORY
+        return np.concatenate([self._times[start:], self._times[:start]])
+
+    def summary(self) -> dict:
+        """``blocks``, ``underflows``, ``late_blocks``, ``block_ms_p50``/``p99``/``max``, ``wall_s``."""
+        times = self.times_ms()
+        pick = (lambda q: float(np.percentile(times, q))) if len(times) else (lambda q: 0.0)
+        return {
+            "blocks": int(self.blocks),
+            "underflows": int(self.underflows + self.device_underflows),
+            "device_underflows": int(self.device_underflows),
+            "late_blocks": int(self.late_blocks),
+            "block_ms_p50": round(pick(50), 4),
+            "block_ms_p99": round(pick(99), 4),
+            "block_ms_max": round(float(times.max()) if len(times) else 0.0, 4),
+            "wall_s": round(time.monotonic() - self._started, 3),
+        }
+
+
+def markdown_table(summary: dict) -> str:
+    """A two-column Markdown table of a stats summary."""
+    rows = ["| stat | value |", "| --- | --- |"]
+    rows += [f"| {key} | {value} |" for key, value in summary.items()]
+    return "\n".join(rows)
