@@ -54,6 +54,7 @@ class RunResult:
     checkpoint: Path | None
     history: list[dict] = field(default_factory=list)  # logged scalars of every step run in this call
     stopped: str = "done"  # "done" | "interrupted"
+    state: TrainState | None = field(default=None, repr=False)  # the final state (for tests and tools)
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,8 @@ def run_training(recipe: Recipe, options: RunOptions) -> RunResult:
     device = select_device(options.device, info)
     if options.threads:
         torch.set_num_threads(options.threads)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # denormal floats slow CPU convolutions several-fold
     if info.world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
@@ -404,7 +407,7 @@ def _loop(recipe, options, info, device, state, setup, loader, val, latent, logg
         result.checkpoint = _save(state, recipe, out, last_val)
     if info.world_size > 1:
         dist.barrier()
-    result.step = state.step
+    result.step, result.state = state.step, state
     if result.stopped == "interrupted" and info.main:
         print(f"stopped at step {state.step}; saved {result.checkpoint}", file=sys.stderr)
     return result
