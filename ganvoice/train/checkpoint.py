@@ -79,9 +79,13 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def step_name(step: int) -> str:
+    return f"step_{step:09d}.pt"
+
+
 def save_step_checkpoint(payload: dict, out: Path, keep_last: int) -> Path:
     """Write ``step_{step}.pt`` and delete the oldest beyond ``keep_last`` (``best.pt`` is kept apart)."""
-    path = checkpoint_dir(out) / f"step_{payload['step']:09d}.pt"
+    path = checkpoint_dir(out) / step_name(payload["step"])
     atomic_save(payload, path)
     for old in step_checkpoints(out)[:-keep_last]:
         old.unlink(missing_ok=True)

@@ -403,7 +403,7 @@ def _loop(recipe, options, info, device, state, setup, loader, val, latent, logg
                 result.stopped = "interrupted"
                 break
     bar.close()
-    if info.main and (result.checkpoint is None or ckpt.latest_checkpoint(out) != result.checkpoint):
+    if info.main and (result.checkpoint is None or result.checkpoint.name != ckpt.step_name(state.step)):
         result.checkpoint = _save(state, recipe, out, last_val)
     if info.world_size > 1:
         dist.barrier()
