@@ -23,6 +23,7 @@ FORMAT = "ganvoice-checkpoint"
 FORMAT_VERSION = 1
 STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 BEST_NAME = "best.pt"
+CHECKPOINT_MODE = 0o644  # mkstemp creates 0600; checkpoints are meant to be shared
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -50,6 +51,7 @@ def atomic_save(payload: dict, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
+        os.chmod(temp, CHECKPOINT_MODE)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

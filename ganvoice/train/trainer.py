@@ -7,6 +7,7 @@ any rank is shared each step).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -90,9 +91,12 @@ def select_device(name: str, info: DistInfo) -> torch.device:
 
 # ------------------------------------------------------------------------------------------ building
 def generator_overrides(recipe: Recipe) -> dict:
-    """The recipe's generator overrides with the mel spec as a plain dict (what checkpoints store)."""
+    """The generator's FULL config as plain overrides for ``make_config`` (the mel spec as a dict), so a
+    checkpoint rebuilds the same model even if the registry's defaults change later."""
     config = make_config(recipe.generator.variant, recipe.generator.config)
-    return {**recipe.generator.config, "mel": config.spec.to_dict()}
+    values = dataclasses.asdict(config)
+    values["mel"] = config.spec.to_dict()
+    return values
 
 
 def build_state(recipe: Recipe, device: torch.device) -> TrainState:
