@@ -221,3 +221,10 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: recipe: unknown key train.x")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_bf16_autocast_trains(manifest, tmp_path):
+    recipe = tiny_recipe("fast", train={"precision": "bf16"})
+    result = run_training(recipe, RunOptions(data=manifest, out=tmp_path, progress=False))
+    assert result.step == 2 and all(math.isfinite(v) for h in result.history for v in h.values())
+    assert all(p.dtype == torch.float32 for p in result.state.generator.parameters())
