@@ -131,6 +131,7 @@ def _row(entry: _Entry, ref: _Entry | None) -> dict:
     return {
         **entry.model.describe(),
         "provider": entry.driver.provider,
+        "threads": entry.offline.threads,
         **spread(entry.offline_xrt).fields("offline_xrt"),
         **spread(entry.stream_xrt).fields("stream_xrt"),
         "block": entry.driver.block,

@@ -102,13 +102,15 @@ def _process_start(model: BenchModel, config: FirstAudioConfig, provider: str) -
     return elapsed
 
 
-def _row(model, provider, mode, starts, processes) -> dict:
+def _row(model, provider, mode, config: FirstAudioConfig, starts, processes) -> dict:
     totals = [a + b for a, b in starts]
     warm = starts[1:] or starts
     return {
         **model.describe(),
         "provider": provider,
+        "threads": config.threads,
         "mode": mode,
+        "block": config.block,
         **spread(MS * a for a, _ in warm).fields("open_ms"),
         **spread(MS * b for _, b in warm).fields("first_ms"),
         **spread(MS * (a + b) for a, b in warm).fields("total_ms"),
@@ -131,7 +133,7 @@ def run_first_audio(models: list[BenchModel], config: FirstAudioConfig) -> Resul
                 starts = [_start(model, frames, mode, config, provider) for _ in range(config.repeat)]
                 runs = config.process_repeat if mode == "callback" else 0
                 processes = [_process_start(model, config, provider) for _ in range(runs)]
-                rows.append(_row(model, provider, mode, starts, processes))
+                rows.append(_row(model, provider, mode, config, starts, processes))
     return Result(
         benchmark="first-audio",
         title=f"Time to first audio: block {config.block}, buffered prefill {config.prefill:g} s",

@@ -25,6 +25,9 @@ SERVER_ENV = "JACK_DEFAULT_SERVER"
 #: Seconds to wait for the server to answer, and for it to stop.
 START_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 5
+READY_POLL_S = 0.1
+#: SCHED_FIFO priority of jackd when realtime scheduling is allowed.
+REALTIME_PRIORITY = 70
 BUSY_LOOP = "while True:\n    pass\n"
 
 
@@ -50,27 +53,25 @@ class JackServer:
     """``with JackServer(rate, period) as server:`` a ``jackd -d dummy`` under a unique name.
 
     Inside the block sounddevice sees it as the device :data:`JACK_DEVICE`, paced like hardware.
+    ``realtime``: ``None`` tries realtime scheduling first and falls back to ``--no-realtime``;
+    :attr:`realtime` then says which one runs.
     """
 
-    def __init__(self, rate: int, period: int, name: str | None = None):
-        self.rate, self.period = int(rate), int(period)
+    def __init__(self, rate: int, period: int, realtime: bool | None = None, name: str | None = None):
+        self.rate, self.period, self.realtime = int(rate), int(period), realtime
         self.name = name or f"ganvoice-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._process: subprocess.Popen | None = None
-        self._log = None  # jackd's stderr (a file: a pipe nobody reads could fill up and stall it)
+        self._log = None  # jackd's output (a file: a pipe nobody reads could fill up and stall it)
         self._saved_env: str | None = None
 
     def __enter__(self) -> JackServer:
         reason = jack_missing()
         if reason:
-            raise DeviceError(f"xruns needs a JACK dummy server: {reason}")
-        command = [JACKD, "-n", self.name, "--no-realtime", "-d", "dummy"]
-        command += ["-r", str(self.rate), "-p", str(self.period)]
-        self._log = tempfile.TemporaryFile(mode="w+")
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=self._log, stdin=subprocess.DEVNULL, text=True
-        )
+            raise DeviceError(f"this benchmark needs a JACK dummy server: {reason}")
+        attempts = (True, False) if self.realtime is None else (self.realtime,)
+        if not any(self._launch(realtime) for realtime in attempts):
+            raise DeviceError(f"JACK dummy server {self.name!r} did not start: {self._last_log_line()}")
         try:
-            self._wait_ready()
             self._saved_env = os.environ.get(SERVER_ENV)
             os.environ[SERVER_ENV] = self.name
             _reinit_portaudio(self._sounddevice())
@@ -79,20 +80,54 @@ class JackServer:
             raise
         return self
 
+    def _launch(self, realtime: bool) -> bool:
+        """Start jackd (``-R`` or ``--no-realtime``); True once it answers, else stopped again."""
+        flags = ["-R", "-P", str(REALTIME_PRIORITY)] if realtime else ["--no-realtime"]
+        command = [
+            JACKD,
+            "-n",
+            self.name,
+            *flags,
+            "-d",
+            "dummy",
+            "-r",
+            str(self.rate),
+            "-p",
+            str(self.period),
+        ]
+        if self._log is not None:
+            self._log.close()
+        self._log = tempfile.TemporaryFile(mode="w+")
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+        )
+        if self._wait_ready():
+            self.realtime = realtime
+            return True
+        self._stop_process(keep_log=True)
+        return False
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        check = [JACK_WAIT, "-c", "-s", self.name]
+        while time.monotonic() < deadline and self._process.poll() is None:
+            answer = subprocess.run(check, capture_output=True, text=True, timeout=STOP_TIMEOUT_S)
+            if answer.stdout.strip() == "running":
+                return True
+            time.sleep(READY_POLL_S)
+        return False
+
+    def _last_log_line(self) -> str:
+        if self._log is None:
+            return "no output"
+        self._log.seek(0)
+        return (self._log.read().strip().splitlines() or ["no output"])[-1]
+
     @staticmethod
     def _sounddevice():
         from ganvoice.realtime.player import import_sounddevice
 
         return import_sounddevice()
-
-    def _wait_ready(self) -> None:
-        wait = [JACK_WAIT, "-s", self.name, "-w", "-t", str(START_TIMEOUT_S)]
-        done = subprocess.run(wait, capture_output=True, text=True, timeout=START_TIMEOUT_S + STOP_TIMEOUT_S)
-        if self._process.poll() is not None or done.returncode != 0:
-            self._log.seek(0)
-            err = self._log.read()
-            last = (err.strip().splitlines() or [done.stdout.strip() or "no answer"])[-1]
-            raise DeviceError(f"JACK dummy server {self.name!r} did not start: {last}")
 
     def __exit__(self, *exc) -> None:
         sd = self._sounddevice()
@@ -104,7 +139,7 @@ class JackServer:
             os.environ[SERVER_ENV] = self._saved_env
         sd._initialize()
 
-    def _stop_process(self) -> None:
+    def _stop_process(self, keep_log: bool = False) -> None:
         process, self._process = self._process, None
         if process is None:
             return
@@ -114,7 +149,7 @@ class JackServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if self._log is not None:
+        if self._log is not None and not keep_log:
             self._log.close()
             self._log = None
 

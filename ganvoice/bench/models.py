@@ -89,13 +89,17 @@ def is_path_spec(spec: str) -> bool:
 
 
 def _source_digest() -> str:
-    """Digest of the code that decides what an exported variant contains (models + exporter)."""
-    import ganvoice.export.onnx_export as exporter
-    import ganvoice.models as models
+    """Digest of the code that decides what an exported variant contains (models + exporter).
 
+    Found with ``find_spec``, so a cache hit imports neither torch nor the exporter.
+    """
+    models = importlib.util.find_spec("ganvoice.models")
+    exporter = importlib.util.find_spec("ganvoice.export.onnx_export")
+    files = [
+        Path(p) for folder in models.submodule_search_locations for p in sorted(Path(folder).glob("*.py"))
+    ]
     digest = hashlib.sha256(__version__.encode())
-    files = sorted(Path(models.__file__).parent.glob("*.py")) + [Path(exporter.__file__)]
-    for path in files:
+    for path in [*files, Path(exporter.origin)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -108,7 +112,13 @@ def cache_key(variant: str, seed: int, overrides: dict | None) -> str:
 
 
 def export_cached(variant: str, cache_dir: Path, seed: int = 0, overrides: dict | None = None) -> Path:
-    """``variant`` with random weights (``seed``), exported into ``cache_dir`` once; returns the file."""
+    """``variant`` with random weights (``seed``), exported into ``cache_dir`` once; returns the file.
+
+    A cached export is used without torch; exporting needs it.
+    """
+    path = Path(cache_dir) / f"{variant}-seed{seed}-{cache_key(variant, seed, overrides)}{ONNX_SUFFIX}"
+    if path.is_file():
+        return path
     if not torch_available():
         raise GanvoiceError(
             f"model {variant!r} is a variant name: exporting it needs torch "
@@ -116,10 +126,8 @@ def export_cached(variant: str, cache_dir: Path, seed: int = 0, overrides: dict 
         )
     from ganvoice.export.onnx_export import export_variant
 
-    path = Path(cache_dir) / f"{variant}-seed{seed}-{cache_key(variant, seed, overrides)}{ONNX_SUFFIX}"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        export_variant(variant, path, seed=seed, overrides=overrides)  # writes atomically
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_variant(variant, path, seed=seed, overrides=overrides)  # writes atomically
     return path
 
 

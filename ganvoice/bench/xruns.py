@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ganvoice.bench.jack import JACK_DEVICE, CpuLoad, JackServer, settle
+from ganvoice.bench.jack import JACK_DEVICE, REALTIME_PRIORITY, CpuLoad, JackServer, settle
 from ganvoice.bench.machine import describe_machine, usable_cores
 from ganvoice.bench.models import BenchModel
 from ganvoice.bench.report import Column, Result
@@ -89,7 +89,8 @@ def _play(
     return player.summary(), engine.stats.times_ms()
 
 
-def _row(model: BenchModel, summary: dict, config: XrunsConfig, period: int) -> dict:
+def _row(model: BenchModel, summary: dict, config: XrunsConfig, server: JackServer) -> dict:
+    period = server.period
     period_ms = 1000.0 * period / summary["sample_rate"]
     keys = ("blocks", "underflows", "device_underflows", "late_blocks", "block_ms_p50", "block_ms_p99")
     keys += ("block_ms_max", "latency_ms", "engine_latency_ms", "device_latency_ms", "wall_s")
@@ -102,6 +103,7 @@ def _row(model: BenchModel, summary: dict, config: XrunsConfig, period: int) -> 
         "mode": summary["mode"],
         "load": config.load,
         "load_processes": config.load_processes,
+        "jack_realtime": server.realtime,
         "duration_s": config.duration,
         **{key: summary[key] for key in keys},
         "p99_frac": round(summary["block_ms_p99"] / period_ms, 4),
@@ -117,11 +119,11 @@ def run_xruns(models: list[BenchModel], config: XrunsConfig) -> Result:
         frames = conditioning(model.metadata, frames_for(model.metadata, SOURCE_SECONDS), config.seed)
         source = MelSource(frames, loop=True)
         for period in config.periods:
-            with JackServer(model.metadata.sample_rate, period), CpuLoad(config.load_processes):
+            with JackServer(model.metadata.sample_rate, period) as server, CpuLoad(config.load_processes):
                 settle(SETTLE_S)
                 for mode in config.modes:
                     summary, times = _play(engine, source, config, period, mode)
-                    rows.append(_row(model, summary, config, period))
+                    rows.append(_row(model, summary, config, server))
                     samples[f"{model.label} {mode} {period}"] = np.asarray(times)
     load = f", with {config.load_processes} busy process(es) on the other core(s)" if config.load else ""
     return Result(
@@ -136,7 +138,13 @@ def run_xruns(models: list[BenchModel], config: XrunsConfig) -> Result:
             "underflows = blocks that went (partly) silent, including device xruns that JACK reported; "
             "late blocks = callback compute longer than the period (callback mode).",
             "Block times: callback mode = inside the audio callback; buffered mode = the worker's fills.",
-            "jackd runs with --no-realtime: the callback thread has no realtime priority here.",
+            _scheduling_note(rows),
         ],
         samples=samples,
     )
+
+
+def _scheduling_note(rows: list[dict]) -> str:
+    if rows and all(r["jack_realtime"] for r in rows):
+        return f"jackd ran with realtime scheduling (-R, priority {REALTIME_PRIORITY})."
+    return "jackd ran (at least partly) with --no-realtime (realtime scheduling not allowed here)."
