@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from ganvoice.data import SegmentDataset, StepSampler, collate
+from ganvoice.data import SegmentDataset, StepSampler, collate, limit_numpy_blas_threads, worker_init
 from ganvoice.errors import GanvoiceError
 from ganvoice.losses import MelL1Loss, MultiResolutionSTFTLoss, adversarial, weights_from
 from ganvoice.models.base import build_generator, make_config
@@ -289,6 +289,7 @@ def run_training(recipe: Recipe, options: RunOptions) -> RunResult:
     device = select_device(options.device, info)
     if options.threads:
         torch.set_num_threads(options.threads)
+    limit_numpy_blas_threads(1)  # the data path's small numpy matmuls; torch keeps its own threads
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormal floats slow CPU convolutions several-fold
     if info.world_size > 1 and not dist.is_initialized():
@@ -352,6 +353,7 @@ def _run(recipe: Recipe, options: RunOptions, info: DistInfo, device: torch.devi
         batch_sampler=sampler,
         num_workers=recipe.data.num_workers,
         collate_fn=collate,
+        worker_init_fn=worker_init,
         pin_memory=device.type == "cuda",
     )
     try:
