@@ -57,13 +57,35 @@ def _modes(ctx, param, value) -> tuple[str, ...]:
     return modes
 
 
+def _plots_dir(ctx, param, value):
+    """``--plots DIR``: check for matplotlib before the benchmark runs, not after."""
+    if value is not None:
+        from ganvoice.bench.plots import pyplot
+
+        pyplot()
+    return value
+
+
 def output_options(command):
     """``--json``, ``--markdown``, ``--plots`` and ``--print`` (what goes to stdout)."""
     options = [
         click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON here."),
         click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="Write the table."),
-        click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="Write PNG plots here."),
-        click.option("--print", "show", type=click.Choice(PRINT_CHOICES), default="both", show_default=True),
+        click.option(
+            "--plots",
+            "plots_dir",
+            type=click.Path(file_okay=False),
+            callback=_plots_dir,
+            help="PNG plots here.",
+        ),
+        click.option(
+            "--print",
+            "show",
+            type=click.Choice(PRINT_CHOICES),
+            default="both",
+            show_default=True,
+            help="Stdout.",
+        ),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
@@ -263,8 +285,9 @@ def compare(
 @_PROVIDER
 @click.option("--duration", type=float, default=None, help="xruns seconds per setting [10; quick 0.5].")
 @click.option("--xruns/--no-xruns", "with_xruns", default=True, help="The JACK runs (need jackd2).")
+@click.option("--plots/--no-plots", default=True, help="PNG plots (need matplotlib).")
 @click.option("--quick", is_flag=True, help="Tiny durations: try the pipeline, not for numbers.")
-def run_all(out_dir, models, variants, bundled, cache_dir, provider, duration, with_xruns, quick):
+def run_all(out_dir, models, variants, bundled, cache_dir, provider, duration, with_xruns, plots, quick):
     """Run every benchmark; write JSON, Markdown and PNGs into OUT, and a summary.md of every table."""
     resolve_providers(provider)
     settings = QUICK if quick else FULL
@@ -273,8 +296,7 @@ def run_all(out_dir, models, variants, bundled, cache_dir, provider, duration, w
             raise GanvoiceError(f"--duration must be > 0 seconds, not {duration}")
         settings = replace(settings, xruns=replace(settings.xruns, duration=duration))
     names = () if variants.strip().lower() == NONE_WORD else tuple(_split(variants))
-    request = SuiteRequest(
-        tuple(_split(models)), names, bundled, provider, with_xruns, Path(cache_dir) if cache_dir else None
-    )
+    cache = Path(cache_dir) if cache_dir else None
+    request = SuiteRequest(tuple(_split(models)), names, bundled, provider, with_xruns, cache, plots)
     summary = run_suite(Path(out_dir), request, settings, lambda line: click.echo(line, err=True))
     click.echo(f"bench all: wrote {summary}", err=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import DEFAULT_VARIANT, REFERENCE_VARIANT, BenchModel, find_variant
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import BlockDriver, OrtOffline, resolve_providers, timed
+from ganvoice.bench.runners import BlockDriver, OrtOffline, resolve_providers, session_settings, timed
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.bench.timing import block_times, spread
 from ganvoice.errors import GanvoiceError
@@ -106,7 +106,12 @@ def run_compare(models: list[BenchModel], config: CompareConfig) -> Result:
         title=f"Models side by side: {config.seconds:g} s of audio × {config.repeat} interleaved "
         f"repetitions, {providers[0]}, {config.threads} ORT thread(s), stream block {config.block}",
         machine=describe_machine(),
-        settings={**asdict(config), "providers": providers, "models": [e.model.label for e in entries]},
+        settings={
+            **asdict(config),
+            "providers": providers,
+            "models": [e.model.label for e in entries],
+            "ort_session": session_settings(entries[0].offline.session),
+        },
         rows=rows,
         columns=COLUMNS,
         summary=_summary(rows, entries, ref, config),

@@ -23,7 +23,7 @@ HIST_BINS = 40
 BUDGET_PARTS = ("model_delay_ms", "resampler_ms", "block_ms", "buffering_ms", "device_ms")
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError as exc:
@@ -75,6 +75,7 @@ def _histograms(plt, samples: dict, periods: dict, title: str, columns: int):
         bins = np.geomspace(low, max(high, low * 1.01), HIST_BINS)
         ax.hist(np.clip(data, low, None), bins=bins, color="tab:blue")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # narrow ranges would label every minor tick
         if key in periods:
             ax.axvline(periods[key], color="tab:red", linestyle="--", linewidth=1, label="period")
         ax.set_title(key, fontsize=8)
@@ -213,7 +214,7 @@ PLOTTERS = {
 
 def save_plots(result: Result, directory: str | Path) -> list[Path]:
     """Write the benchmark's PNGs into ``directory`` (created if missing); returns their paths."""
-    plt = _pyplot()
+    plt = pyplot()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -24,6 +24,22 @@ MODES = ("callback", "buffered")
 MS = 1000.0
 
 
+SPINNING_KEY = "session.intra_op.allow_spinning"
+
+
+def session_settings(session) -> dict:
+    """The ONNX Runtime session settings a runner really used (threads, mode, optimisation, spinning)."""
+    options = session.get_session_options()
+    return {
+        "intra_op_threads": options.intra_op_num_threads,
+        "inter_op_threads": options.inter_op_num_threads,
+        "execution_mode": str(options.execution_mode).rsplit(".", 1)[-1],
+        "graph_optimization": str(options.graph_optimization_level).rsplit(".", 1)[-1],
+        "allow_spinning": options.get_session_config_entry(SPINNING_KEY),
+        "providers": session.get_providers(),
+    }
+
+
 def audio_seconds(model: BenchModel, frames: np.ndarray) -> float:
     return frames.shape[1] * model.metadata.hop_length / model.metadata.sample_rate
 

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import BenchModel
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import MODES, BlockDriver, resolve_providers
+from ganvoice.bench.runners import MODES, BlockDriver, resolve_providers, session_settings
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.bench.timing import block_times
 from ganvoice.errors import GanvoiceError
+from ganvoice.realtime.model import open_model
 
 BLOCK_SIZES = (64, 128, 256, 512, 1024)
 #: The block size the summary quotes.
@@ -94,7 +95,11 @@ def run_stream(models: list[BenchModel], config: StreamConfig) -> Result:
         title=f"Per-block compute time: {config.seconds:g} s of audio per configuration, "
         f"{config.threads} ORT thread(s)",
         machine=describe_machine(),
-        settings={**asdict(config), "providers": providers},
+        settings={
+            **asdict(config),
+            "providers": providers,
+            "ort_session": session_settings(open_model(models[0].path, providers[0], config.threads).session),
+        },
         rows=rows,
         columns=COLUMNS,
         summary=_summary(rows),

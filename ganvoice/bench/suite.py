@@ -64,6 +64,7 @@ class SuiteRequest:
     provider: str = "cpu"
     xruns: bool = True
     cache_dir: Path | None = None
+    plots: bool = True
 
 
 def jobs(request: SuiteRequest, settings: SuiteSettings) -> list[tuple[str, Callable[[], Result]]]:
@@ -96,8 +97,10 @@ def run_suite(
     out_dir: Path, request: SuiteRequest, settings: SuiteSettings, log: Callable[[str], None]
 ) -> Path:
     """Run :func:`jobs` and write everything into ``out_dir``; returns the summary file."""
-    from ganvoice.bench.plots import save_plots
+    if request.plots:
+        from ganvoice.bench.plots import pyplot, save_plots
 
+        pyplot()  # no matplotlib: say so before minutes of benchmarks, not after
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = []
     for name, job in jobs(request, settings):
@@ -106,7 +109,8 @@ def run_suite(
         result = job()
         atomic_write_text(out_dir / f"{name}.json", result.to_json())
         atomic_write_text(out_dir / f"{name}.md", result.to_markdown())
-        save_plots(result, out_dir)
+        if request.plots:
+            save_plots(result, out_dir)
         sections.append(result.to_markdown())
         log(f"bench all: {name} done in {time.monotonic() - started:.0f} s")
     return atomic_write_text(out_dir / SUMMARY_FILE, "# ganvoice-bench results\n\n" + "\n".join(sections))

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import BenchModel, torch_available
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import OrtOffline, TorchEager, resolve_providers, timed
+from ganvoice.bench.runners import OrtOffline, TorchEager, resolve_providers, session_settings, timed
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.bench.timing import spread
 
@@ -72,11 +72,20 @@ def run_throughput(models: list[BenchModel], config: ThroughputConfig) -> Result
         benchmark="throughput",
         title=f"Offline throughput: {config.seconds:g} s of audio, {config.repeat} interleaved repetitions",
         machine=describe_machine(),
-        settings={**asdict(config), "providers": providers},
+        settings={**asdict(config), "providers": providers, "ort_sessions": _sessions(runners)},
         rows=rows,
         columns=COLUMNS,
         notes=notes + ["xRT = audio seconds per wall second (higher is faster); spread = p10..p90."],
     )
+
+
+def _sessions(runners: list) -> list[dict]:
+    """The distinct ONNX Runtime session settings used (one per provider and thread count)."""
+    seen = []
+    for _, run in runners:
+        if isinstance(run, OrtOffline) and session_settings(run.session) not in seen:
+            seen.append(session_settings(run.session))
+    return seen
 
 
 def _row(model: BenchModel, run, wall: list[float]) -> dict:
