@@ -156,6 +156,7 @@ def atomic_save(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(model.SerializeToString())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

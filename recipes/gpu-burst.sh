@@ -31,4 +31,4 @@ for run in fast noise; do
   [ -n "$latest" ] && split -b 15M "$latest" "$OUT/$run.ckpt.part-"
   tail -c 4000 /tmp/runs/$run/log.jsonl > "$OUT/$run.log.jsonl" 2>/dev/null
 done
-ls -la "$OUT"; tail -3 "$OUT/fast.log" "$OUT/noise.log"
+ls -la "$OUT"; tail -n 3 "$OUT/fast.log" "$OUT/noise.log"
