@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ RENDER_BLOCK = 8192
 OUTPUT_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS"}
 #: Frames read from stdin at a time.
 STDIN_FRAMES = 16
+#: How long file rendering waits when a live source (stdin) has no frame yet (seconds).
+STARVED_SLEEP_S = 0.002
 
 
 def assets_dir() -> Path:
@@ -131,21 +134,13 @@ def render_to_file(engine: Engine, source, path: Path, duration: float | None) -
         raise GanvoiceError("an endless input (--loop or --noise) needs --duration with --output")
     engine.prepare(engine.model_rate, RENDER_BLOCK)
     engine.set_source(source)
-    limit = None if duration is None else round(duration * engine.sample_rate)
-    pieces, total = [], 0
-    block = np.zeros(RENDER_BLOCK, dtype=np.float32)
-    while not engine.finished and (limit is None or total < limit):
-        got = engine.render_into(block)
-        pieces.append(block[:got].copy())
-        total += got
-    audio = np.concatenate(pieces)[:limit] if pieces else np.zeros(0, np.float32)
+    audio = _render_all(engine, None if duration is None else round(duration * engine.sample_rate))
     if len(audio) == 0:
         raise GanvoiceError("nothing to write: the input made no audio")
     save_audio(path, audio, engine.sample_rate, subtype=OUTPUT_SUBTYPES[suffix])
     summary = engine.stats.summary()
     seconds = len(audio) / engine.sample_rate
     summary.update(
-        underflows=0,
         seconds=round(seconds, 3),
         provider=engine.provider,
         mode="render",
@@ -156,6 +151,24 @@ def render_to_file(engine: Engine, source, path: Path, duration: float | None) -
         realtime_factor=round(summary["wall_s"] / seconds, 4) if seconds else 0.0,
     )
     return summary
+
+
+def _render_all(engine: Engine, limit: int | None) -> np.ndarray:
+    """Pull the engine's audio until its source ends (or ``limit`` samples), timing every block."""
+    pieces, total = [], 0
+    block = np.zeros(RENDER_BLOCK, dtype=np.float32)
+    while not engine.finished and (limit is None or total < limit):
+        start = time.perf_counter()
+        got = engine.fill(block)
+        if got:
+            engine.stats.record(1000.0 * (time.perf_counter() - start))
+            engine.stats.blocks += 1
+            pieces.append(block[:got].copy())
+            total += got
+        elif not engine.finished:
+            time.sleep(STARVED_SLEEP_S)  # a live source (stdin) has nothing yet
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return audio[:limit]
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -239,7 +239,7 @@ class PushSource(Source):
         return self._ring.finished
 
     def reset(self) -> None:
-        self._ring.clear()
+        """Nothing to restart: the queued frames belong to the producer."""
 
 
 class MicSource(Source):

@@ -1,0 +1,186 @@
+"""Shared fixtures: small exported ONNX models, and real JACK dummy servers for device tests.
+
+- ``onnx_model(variant, **overrides)``: exports a random-weight model once per session (cached by
+  its arguments) into a temp folder and returns its path. ``tiny_model`` is the small ``fast`` one.
+- ``jack_server`` / ``jack_server_48k``: a JACK server on the ``dummy`` backend (a paced, real
+  PortAudio device with no sound card), period 256, with monitor ports (``system:monitor_N`` carry
+  what reached ``system:playback_N``) and a ``loopback`` device (what is played into
+  ``loopback:playback_N`` comes back out of ``loopback:capture_N``). Each gets a unique name; clients
+  reach it through ``JACK_DEFAULT_SERVER`` (``server.env``). It runs with realtime scheduling when the
+  machine allows it (fewer xruns on a busy machine), else without.
+- ``jack_recorder``: records a JACK device's inputs in a separate process (``Recorder``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+JACK_PERIOD = 256
+JACK_READY_TIMEOUT_S = 10.0
+#: Columns of a recording of device "system" (4 inputs): capture_1, capture_2, monitor_1, monitor_2.
+MONITOR_LEFT = 2
+_names = itertools.count()
+
+TINY_FAST = {"dim": 32, "intermediate_dim": 64, "num_blocks": 2}
+
+
+# -- exported models ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory):
+    """``onnx_model(variant, seed=0, **overrides) -> Path``: a random-weight export, cached per session."""
+    cache: dict[tuple, Path] = {}
+    folder = tmp_path_factory.mktemp("onnx_models")
+
+    def make(variant: str, seed: int = 0, **overrides) -> Path:
+        key = (variant, seed, tuple(sorted(overrides.items())))
+        if key not in cache:
+            import torch
+
+            from ganvoice.export.onnx_export import export_variant
+
+            torch.set_num_threads(1)
+            path = folder / f"{variant}-{len(cache)}.onnx"
+            export_variant(variant, path, seed=seed, overrides=overrides or None)
+            cache[key] = path
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(onnx_model) -> Path:
+    """A small random-weight ``fast`` model (22050 Hz, hop 256, 80 mels)."""
+    return onnx_model("fast", **TINY_FAST)
+
+
+@pytest.fixture(scope="session")
+def demo_wav() -> Path:
+    """The bundled demo sentence (espeak-ng, 22050 Hz mono, about 3 s)."""
+    import ganvoice
+
+    return Path(ganvoice.__file__).resolve().parent / "assets" / "demo.wav"
+
+
+# -- JACK -------------------------------------------------------------------------------------------
+@dataclass
+class JackServer:
+    name: str
+    rate: int
+    period: int
+    realtime: bool
+    process: subprocess.Popen
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for a client process of this server."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _ready(name: str, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + JACK_READY_TIMEOUT_S
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name}
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        check = subprocess.run(["jack_wait", "-c", "-s", name], env=env, capture_output=True, text=True)
+        if check.stdout.strip() == "running":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def start_jack(rate: int, log_dir: Path, period: int = JACK_PERIOD) -> JackServer:
+    """Start a JACK dummy server with a fresh name; waits until clients can connect."""
+    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
+        pytest.skip("jackd2 is not installed (apt-get install jackd2)")
+    name = f"ganvoice-test-{os.getpid()}-{next(_names)}"
+    backend = ["-L", "2", "-d", "dummy", "-r", str(rate), "-p", str(period), "-m"]
+    for realtime in (True, False):
+        flags = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+        log = open(log_dir / f"{name}-{'rt' if realtime else 'nort'}.log", "w")  # noqa: SIM115
+        process = subprocess.Popen(
+            ["jackd", "-n", name, *flags, *backend], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        if _ready(name, process):
+            return JackServer(name, rate, period, realtime, process)
+        JackServer(name, rate, period, realtime, process).stop()
+    pytest.fail(f"jackd did not start (logs in {log_dir})")
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A JACK dummy server at 22050 Hz, period 256 (the tiny models' rate)."""
+    server = start_jack(22050, tmp_path_factory.mktemp("jack"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def jack_server_48k(tmp_path_factory):
+    """A JACK dummy server at 48000 Hz, period 256 (the engine must resample)."""
+    server = start_jack(48000, tmp_path_factory.mktemp("jack48k"))
+    yield server
+    server.stop()
+
+
+_RECORDER = r"""
+import signal, sys, threading
+import numpy as np, sounddevice as sd
+path, device, channels = sys.argv[1], sys.argv[2], int(sys.argv[3])
+chunks, stop = [], threading.Event()
+signal.signal(signal.SIGTERM, lambda *args: stop.set())
+def record(indata, frames, time, status):
+    chunks.append(indata.copy())
+with sd.InputStream(device=device, channels=channels, dtype="float32", callback=record):
+    print("ready", flush=True)
+    stop.wait()
+np.save(path, np.concatenate(chunks) if chunks else np.zeros((0, channels), np.float32))
+"""
+
+
+class Recorder:
+    """Records ``channels`` inputs of a JACK device (a second client, in its own process).
+
+    ``with Recorder(server, path):`` records from entry to exit; :meth:`load` -> float32 ``[N, channels]``.
+    """
+
+    def __init__(self, server: JackServer, path: Path, device: str = "system", channels: int = 4):
+        self.server, self.path, self.device, self.channels = server, Path(path), device, channels
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Recorder:
+        args = [sys.executable, "-c", _RECORDER, str(self.path), self.device, str(self.channels)]
+        self.process = subprocess.Popen(args, env=self.server.env, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            self.process.kill()
+            raise RuntimeError(f"the JACK recorder did not start (said {line!r})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+    def load(self) -> np.ndarray:
+        return np.load(self.path)
