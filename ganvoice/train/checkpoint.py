@@ -139,3 +139,29 @@ def payload_header(variant: str, generator_config: dict, step: int) -> dict:
         "generator_config": generator_config,
         "step": step,
     }
+
+
+FINETUNE_KEYS = (
+    "format",
+    "format_version",
+    "ganvoice_version",
+    "generator_variant",
+    "generator_config",
+    "step",
+)
+FINETUNE_KEYS += ("generator_info", "discriminator_config", "recipe")
+
+
+def save_finetune_checkpoint(source: str | Path, target: str | Path, half: bool = True) -> Path:
+    """Generator + discriminator weights of ``source`` without optimizer state (what ``--init`` reads).
+
+    ``half`` stores the weights as float16 (half the size; loading casts them back to float32).
+    """
+    payload = load_checkpoint(source)
+    slim = {key: payload[key] for key in FINETUNE_KEYS if key in payload}
+    cast = (lambda t: t.half() if t.is_floating_point() else t) if half else (lambda t: t)
+    for part in ("generator", "discriminators"):
+        if payload.get(part):
+            slim[part] = {name: cast(tensor) for name, tensor in payload[part].items()}
+    atomic_save(slim, Path(target))
+    return Path(target)
