@@ -94,6 +94,7 @@ def invoke(tmp_path, *args: str) -> dict:
     result = CliRunner().invoke(bench, argv, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     text, markdown = json_path.read_text(), markdown_path.read_text()
+    assert json_path.stat().st_mode & 0o777 == 0o644  # written through a temp file, then made shareable
     assert result.stdout == text + "\n" + markdown  # --print both: the JSON, then the table
     data = json.loads(text)
     assert set(data) == TOP_KEYS

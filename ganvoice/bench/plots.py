@@ -20,6 +20,8 @@ FIG_WIDTH_IN = 8.0
 MIN_FIG_HEIGHT_IN = 2.5
 HIST_CELL_IN = (3.2, 2.2)
 HIST_BINS = 40
+#: Histogram x ranges narrower than this many decades get ticks at 1, 2 and 5 of each decade.
+NARROW_DECADES = 2.0
 BUDGET_PARTS = ("model_delay_ms", "resampler_ms", "block_ms", "buffering_ms", "device_ms")
 
 
@@ -59,6 +61,17 @@ def _bars(plt, labels, values, low, high, xlabel: str, title: str, log: bool = T
     return fig
 
 
+def _log_ticks(ax, low: float, high: float) -> None:
+    """A log x axis labelled 1, 2, 5, 10 ... over narrow ranges and at the decades over wide ones."""
+    from matplotlib import ticker
+
+    ax.set_xscale("log")
+    subs = (1.0, 2.0, 5.0) if math.log10(max(high, low) / low) < NARROW_DECADES else (1.0,)
+    ax.xaxis.set_major_locator(ticker.LogLocator(base=10.0, subs=subs))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+
+
 def _histograms(plt, samples: dict, periods: dict, title: str, columns: int):
     keys = [key for key in samples if len(samples[key])]
     if not keys:
@@ -74,8 +87,7 @@ def _histograms(plt, samples: dict, periods: dict, title: str, columns: int):
         low, high = (positive.min(), positive.max()) if positive.size else (1e-3, 1.0)
         bins = np.geomspace(low, max(high, low * 1.01), HIST_BINS)
         ax.hist(np.clip(data, low, None), bins=bins, color="tab:blue")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # narrow ranges would label every minor tick
+        _log_ticks(ax, low, high)
         if key in periods:
             ax.axvline(periods[key], color="tab:red", linestyle="--", linewidth=1, label="period")
         ax.set_title(key, fontsize=8)

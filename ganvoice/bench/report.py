@@ -19,6 +19,8 @@ from ganvoice.errors import GanvoiceError
 SCHEMA_VERSION = 1
 #: Significant digits of floats in Markdown tables.
 TABLE_DIGITS = 4
+#: Results are meant to be shared and committed (mkstemp would leave them 0600).
+FILE_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
