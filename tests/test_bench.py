@@ -261,3 +261,22 @@ def test_onnx_files_need_no_torch(tmp_path, fast):
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
+
+
+def test_cached_variant_needs_no_torch(cache):
+    """A variant exported once is benchmarked from the cache by an install without torch."""
+    from ganvoice.bench.models import resolve_models
+
+    (exported,) = resolve_models(["seed-mlp"], cache)
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "from ganvoice.bench import models\n"
+        "models.torch_available = lambda: False\n"
+        f"(model,) = models.resolve_models(['seed-mlp'], {str(cache)!r})\n"
+        "print(model.path)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == str(exported.path)
