@@ -205,7 +205,12 @@ def report(summary: dict, show: bool, json_path: str | None) -> None:
 @click.option("--threads", type=int, default=None, help="ONNX Runtime threads (default 1).")
 @click.option("--blocksize", type=int, default=256, show_default=True, help="Samples per audio block.")
 @click.option("--mode", type=click.Choice(MODES), default="callback", show_default=True)
-@click.option("--prefill", type=float, default=None, help="Seconds rendered ahead in buffered mode [0.1].")
+@click.option(
+    "--prefill",
+    type=float,
+    default=None,
+    help="Seconds buffered before sound starts [buffered: 0.1; live input: 2 blocks].",
+)
 @click.option("--device", default=None, help="Audio device index or name (see --list-devices).")
 @click.option("--list-devices", "show_devices", is_flag=True, help="List audio devices and exit.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), help="Render to this file instead.")

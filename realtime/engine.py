@@ -170,6 +170,15 @@ class Engine:
         self.source = source
         self.reset()
 
+    def warm_up(self, max_block: int | None = None) -> None:
+        """Run the model once for each call size blocks of ``max_block`` need, then zero its state.
+
+        Call before a stream starts (the source is not touched): the first callbacks then cost what
+        the later ones do.
+        """
+        frames = math.ceil((max_block or self.max_block) / self.hop_out) + 1
+        self._streamer.warm_up(frames)
+
     @property
     def finished(self) -> bool:
         """The source ended and every sample of its audio has been pulled."""
@@ -227,7 +236,7 @@ class Engine:
         self.stats.record(1000.0 * (time.perf_counter() - start))
         self.stats.blocks += 1
         if got < len(out) and not self.finished:
-            self.stats.underflows += 1
+            self.stats.starved += 1
         return got
 
     def fill(self, out: np.ndarray) -> int:

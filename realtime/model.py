@@ -210,6 +210,18 @@ class Streamer:
         self._parity = 1 - self._parity
         return self._outputs[frames][0]
 
+    def warm_up(self, up_to: int) -> None:
+        """Run every binding of 1..``up_to`` frames once (on zeros), then zero the state.
+
+        ONNX Runtime plans memory on the first run of each shape; doing that here keeps the first
+        audio callbacks as fast as the rest.
+        """
+        for frames in range(1, min(up_to, self.max_frames) + 1):
+            for parity in range(2):
+                self._inputs[frames].fill(0.0)
+                self.session.run_with_iobinding(self._bindings[parity][frames])
+        self.reset()
+
     def reset(self) -> None:
         """Zero the state (the start of a new stream)."""
         for states in self._states:

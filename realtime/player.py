@@ -14,6 +14,7 @@ thread (or the callback) end the stream and are raised by :meth:`Player.wait`.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ MAX_OUTPUT_CHANNELS = 2
 RING_SPARE_BLOCKS = 8
 #: Worker threads sleep this fraction of a block when they have nothing to do.
 POLL_FRACTION = 0.25
+#: Python's GIL switch interval while a stream runs (seconds). The default (5 ms) can keep the audio
+#: callback waiting for the GIL longer than a short block lasts while another thread runs Python.
+GIL_SWITCH_INTERVAL_S = 0.0005
 NO_DEVICE_HINT = "use --output FILE.wav to render to a file instead"
 
 
@@ -109,8 +113,9 @@ class PlayerConfig:
 
     ``mode``: "callback" or "buffered"; ``blocksize``: device samples per callback; ``device``: index
     or name (``"IN,OUT"`` for the microphone path; ``None``: the default); ``prefill``: seconds
-    rendered ahead in buffered mode (default 0.1); ``duration``: seconds (``None``: until the source
-    ends); ``channels``: output channels (``None``: the device's, up to 2).
+    rendered ahead in buffered mode (default 0.1), or, in callback mode with a live source (microphone,
+    pushes), seconds of frames gathered before sound starts (default two blocks); ``duration``:
+    seconds (``None``: until the source ends); ``channels``: output channels (``None``: up to 2).
     """
 
     mode: str = "callback"
@@ -148,6 +153,7 @@ class Player:
         self._done = threading.Event()
         self._error: BaseException | None = None
         self.device_latency_s = 0.0
+        self._switch_interval: float | None = None
 
     # -- setup ---------------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -194,19 +200,24 @@ class Player:
         cfg, engine, source = self.config, self.engine, self.source
         poll_s = POLL_FRACTION * self._block_s
         frames_per_block = max(1, math.ceil(cfg.blocksize / engine.hop_out))
+        prefill_s = DEFAULT_PREFILL_S if cfg.prefill is None else cfg.prefill
         if cfg.mode == "callback":
             feed = source
             if not source.realtime_safe:
                 capacity = max(4 * frames_per_block, 4 * engine.max_frames, 64)
                 self._prefetcher = feed = Prefetcher(source, capacity, frames_per_block, poll_s)
             engine.set_source(feed)
-            self._cushion = LIVE_CUSHION_BLOCKS * frames_per_block if source.live else 0
+            self._cushion = 0
+            if source.live:
+                cushion = LIVE_CUSHION_BLOCKS * frames_per_block
+                if cfg.prefill is not None:
+                    cushion = max(1, math.ceil(cfg.prefill * engine.model_rate / engine.metadata.hop_length))
+                self._cushion = cushion
             engine.buffer_samples = round(self._cushion * engine.hop_out) + self._live_extra()
             self._available = feed.available if hasattr(feed, "available") else None
         else:
             engine.set_source(source)
-            prefill = DEFAULT_PREFILL_S if cfg.prefill is None else cfg.prefill
-            self._prefill = round(prefill * self.rate)
+            self._prefill = round(prefill_s * self.rate)
             self._ring = Ring(1, self._prefill + RING_SPARE_BLOCKS * cfg.blocksize)
             self._cushion = self._prefill
             engine.buffer_samples = self._prefill + self._live_extra()
@@ -253,7 +264,10 @@ class Player:
     def start(self) -> None:
         """Open the device, start the threads, prefill, start the stream."""
         self._open()
+        self.engine.warm_up(self.config.blocksize)
         self.stats.reset()
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
         if self._prefetcher is not None:
             self._prefetcher.start()
         if self._ring is not None:
@@ -287,7 +301,7 @@ class Player:
                 got, ended = self._produce(mono)
             outdata[:] = mono[:, None]
             if got < frames and not ended:
-                stats.underflows += 1
+                stats.starved += 1
             self._remaining -= frames
             if self.config.mode == "callback":
                 ms = 1000.0 * (time.perf_counter() - start)
@@ -359,6 +373,9 @@ class Player:
             thread.join()
         self._threads.clear()
         self._done.set()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
     def __enter__(self) -> Player:
         self.start()
@@ -384,4 +401,5 @@ class Player:
             "model_sample_rate": engine.model_rate,
             "model": engine.model_path,
             "variant": engine.metadata.variant,
+            **({"input_peak": round(self.mic.peak, 4)} if self.mic is not None else {}),
         }

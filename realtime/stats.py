@@ -13,9 +13,11 @@ HISTORY = 1 << 16
 class Stats:
     """Blocks, underflows and compute time per block (ms).
 
-    ``blocks`` counts device blocks; ``underflows`` counts blocks that went (partly) silent because no
-    audio was ready, plus underflows the audio device itself reported (a late block); ``late_blocks``
-    counts blocks whose compute took longer than the block lasts. The writer is one thread at a time.
+    ``blocks`` counts device blocks; ``starved`` counts blocks that went (partly) silent because no
+    audio was ready; ``device_underflows`` counts the underflows the audio device reported (a block
+    that came late; on JACK any client's xrun is reported to every client); ``late_blocks`` counts
+    callbacks whose compute took longer than the block lasts. The summary's ``underflows`` is
+    ``starved + device_underflows``. The writer is one thread at a time.
     """
 
     def __init__(self) -> None:
@@ -24,7 +26,7 @@ class Stats:
 
     def reset(self) -> None:
         self.blocks = 0
-        self.underflows = 0
+        self.starved = 0
         self.device_underflows = 0
         self.late_blocks = 0
         self._count = 0
@@ -44,12 +46,13 @@ class Stats:
         return np.concatenate([self._times[start:], self._times[:start]])
 
     def summary(self) -> dict:
-        """``blocks``, ``underflows``, ``late_blocks``, ``block_ms_p50``/``p99``/``max``, ``wall_s``."""
+        """Counters, ``block_ms_p50``/``p99``/``max`` and ``wall_s`` (since the last reset)."""
         times = self.times_ms()
         pick = (lambda q: float(np.percentile(times, q))) if len(times) else (lambda q: 0.0)
         return {
             "blocks": int(self.blocks),
-            "underflows": int(self.underflows + self.device_underflows),
+            "underflows": int(self.starved + self.device_underflows),
+            "starved_blocks": int(self.starved),
             "device_underflows": int(self.device_underflows),
             "late_blocks": int(self.late_blocks),
             "block_ms_p50": round(pick(50), 4),

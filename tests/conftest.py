@@ -2,12 +2,12 @@
 
 - ``onnx_model(variant, **overrides)``: exports a random-weight model once per session (cached by
   its arguments) into a temp folder and returns its path. ``tiny_model`` is the small ``fast`` one.
-- ``jack_server`` / ``jack_server_48k``: a JACK server on the ``dummy`` backend (a paced, real
-  PortAudio device with no sound card), period 256, with monitor ports (``system:monitor_N`` carry
-  what reached ``system:playback_N``) and a ``loopback`` device (what is played into
-  ``loopback:playback_N`` comes back out of ``loopback:capture_N``). Each gets a unique name; clients
-  reach it through ``JACK_DEFAULT_SERVER`` (``server.env``). It runs with realtime scheduling when the
-  machine allows it (fewer xruns on a busy machine), else without.
+- ``jack_server`` / ``jack_server_48k`` / ``jack_server_p64``: a JACK server on the ``dummy``
+  backend (a paced, real PortAudio device with no sound card), period 256 (64), with monitor ports
+  (``system:monitor_N`` carry what reached ``system:playback_N``) and a ``loopback`` device (what
+  is played into ``loopback:playback_N`` comes out of ``loopback:capture_N``). Each has a unique
+  name; clients reach it through ``JACK_DEFAULT_SERVER`` (``server.env``). It runs with realtime
+  scheduling when the machine allows it (fewer xruns on a busy machine), else without.
 - ``jack_recorder``: records a JACK device's inputs in a separate process (``Recorder``).
 """
 
@@ -28,8 +28,6 @@ import pytest
 
 JACK_PERIOD = 256
 JACK_READY_TIMEOUT_S = 10.0
-#: Columns of a recording of device "system" (4 inputs): capture_1, capture_2, monitor_1, monitor_2.
-MONITOR_LEFT = 2
 _names = itertools.count()
 
 TINY_FAST = {"dim": 32, "intermediate_dim": 64, "num_blocks": 2}
@@ -137,6 +135,14 @@ def jack_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def jack_server_p64(tmp_path_factory):
+    """A JACK dummy server at 22050 Hz with a short period (64 samples, 2.9 ms)."""
+    server = start_jack(22050, tmp_path_factory.mktemp("jack64"), period=64)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def jack_server_48k(tmp_path_factory):
     """A JACK dummy server at 48000 Hz, period 256 (the engine must resample)."""
     server = start_jack(48000, tmp_path_factory.mktemp("jack48k"))
@@ -147,16 +153,22 @@ def jack_server_48k(tmp_path_factory):
 _RECORDER = r"""
 import signal, sys, threading
 import numpy as np, sounddevice as sd
-path, device, channels = sys.argv[1], sys.argv[2], int(sys.argv[3])
-chunks, stop = [], threading.Event()
+path, device, channels, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+rate = int(sd.query_devices(device, "input")["default_samplerate"])
+recording, filled, stop = np.zeros((int(seconds * rate), channels), np.float32), [0], threading.Event()
 signal.signal(signal.SIGTERM, lambda *args: stop.set())
-def record(indata, frames, time, status):
-    chunks.append(indata.copy())
+def record(indata, frames, time, status):  # no allocation: a late recorder makes xruns for everyone
+    start = filled[0]
+    end = min(start + frames, len(recording))
+    recording[start:end] = indata[: end - start]
+    filled[0] = end
 with sd.InputStream(device=device, channels=channels, dtype="float32", callback=record):
     print("ready", flush=True)
     stop.wait()
-np.save(path, np.concatenate(chunks) if chunks else np.zeros((0, channels), np.float32))
+np.save(path, recording[: filled[0]])
 """
+#: Longest recording a Recorder keeps (seconds).
+RECORDER_SECONDS = 60
 
 
 class Recorder:
@@ -170,7 +182,8 @@ class Recorder:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Recorder:
-        args = [sys.executable, "-c", _RECORDER, str(self.path), self.device, str(self.channels)]
+        script = [_RECORDER, str(self.path), self.device, str(self.channels), str(RECORDER_SECONDS)]
+        args = [sys.executable, "-c", *script]
         self.process = subprocess.Popen(args, env=self.server.env, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if line.strip() != "ready":
@@ -184,3 +197,9 @@ class Recorder:
 
     def load(self) -> np.ndarray:
         return np.load(self.path)
+
+
+@pytest.fixture(scope="session")
+def jack_recorder():
+    """The :class:`Recorder` class: ``with jack_recorder(server, path, device, channels) as rec:``."""
+    return Recorder
