@@ -9,10 +9,13 @@ to float32 rounding from different call splits: the bound is 1e-4, as for the ex
 
 from __future__ import annotations
 
+import ast
 import json
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +242,33 @@ def test_device_errors_are_one_line(jack_server, tiny_model, demo_wav):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, lines
     assert "unknown audio output device" in lines[0] and "--list-devices" in lines[0]
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_stats(jack_server, tiny_model, demo_wav, tmp_path):
+    stats_path = tmp_path / "stats.json"
+    command = [
+        sys.executable, "-m", "ganvoice.cli", "play", "--model", str(tiny_model), "--input", str(demo_wav),
+        "--loop", "--stats-json", str(stats_path),
+    ]  # fmt: skip
+    player = subprocess.Popen(command, env=jack_server.env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "playing" in player.stderr.readline()
+        time.sleep(1.0)
+        player.send_signal(signal.SIGINT)
+        err = player.communicate(timeout=30)[1]
+    finally:
+        player.kill()
+    assert player.returncode == 0, err
+    assert "| blocks |" in err and "Traceback" not in err
+    assert json.loads(stats_path.read_text())["blocks"] > 0
+
+
+def test_the_embedding_example_plays(jack_server, tiny_model, demo_wav):
+    example = Path(__file__).resolve().parent.parent / "examples" / "embed.py"
+    result = subprocess.run(
+        [sys.executable, str(example), str(tiny_model), str(demo_wav)],
+        env=jack_server.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stats = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert stats["starved_blocks"] == 0 and stats["blocks"] > 0
