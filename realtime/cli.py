@@ -259,6 +259,8 @@ def play(
     if stdin:
         _stdin_reader(source)
     if output_path:
+        if mic:
+            raise GanvoiceError("--mic needs an audio device; --output renders a file, a mel, noise or stdin")
         summary = render_to_file(engine, source, Path(output_path), duration)
         click.echo(
             f"wrote {output_path} ({summary['seconds']} s, {summary['realtime_factor']} x real time)",

@@ -272,3 +272,38 @@ def test_the_embedding_example_plays(jack_server, tiny_model, demo_wav):
     assert result.returncode == 0, result.stderr
     stats = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert stats["starved_blocks"] == 0 and stats["blocks"] > 0
+
+
+BROKEN_SOURCE = """
+import sys
+import numpy as np
+from ganvoice.realtime import Engine, MelSource, Player, PlayerConfig
+
+class Broken(MelSource):
+    realtime_safe = False  # in callback mode it then runs in the prefetch thread
+    calls = 0
+
+    def read(self, out):
+        self.calls += 1
+        if self.calls > 20:
+            raise RuntimeError("the source broke")
+        return super().read(out)
+
+engine = Engine(sys.argv[1], "cpu")
+player = Player(engine, Broken(np.zeros((engine.channels, 500), np.float32)), PlayerConfig(mode=sys.argv[2]))
+try:
+    player.start()
+    player.wait(timeout=30)
+except RuntimeError as exc:
+    print("caught:", exc)
+finally:
+    player.stop()
+"""
+
+
+@pytest.mark.parametrize("mode", ["callback", "buffered"])
+def test_an_error_in_a_worker_thread_reaches_the_caller(jack_server, tiny_model, mode):
+    command = [sys.executable, "-c", BROKEN_SOURCE, str(tiny_model), mode]
+    result = subprocess.run(command, env=jack_server.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "caught: the source broke" in result.stdout

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import soundfile as sf
 
 from ganvoice.cli import run
 from ganvoice.mel import MelAnalyzer
+from ganvoice.modelmeta import METADATA_KEY
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime.cli import info, play
 from ganvoice.realtime.model import cuda_session
@@ -130,15 +132,32 @@ def test_info_prints_metadata_size_opset_and_providers(tiny_model, capsys):
         assert words in text
 
 
+def _with_metadata(src: Path, dst: Path, edit) -> Path:
+    """A copy of model ``src`` whose ganvoice metadata is removed (``edit=None``) or edited."""
+    model = onnx.load(src)
+    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+    if edit is None:
+        model.metadata_props.remove(entry)
+    else:
+        entry.value = json.dumps(edit(json.loads(entry.value)))
+    onnx.save(model, dst)
+    return dst
+
+
 def test_bad_input_is_one_line(tiny_model, speech, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    foreign = tmp_path / "foreign.onnx"
-    foreign.write_bytes(b"\x08\x07")  # a valid but empty protobuf: not a usable model
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07")  # a valid but empty protobuf: not a usable model
+    foreign = _with_metadata(tiny_model, tmp_path / "foreign.onnx", None)
+    newer = _with_metadata(tiny_model, tmp_path / "newer.onnx", lambda meta: {**meta, "format": 99})
     np.save(tmp_path / "narrow.npy", np.zeros((64, 10), np.float32))
     base = ["--model", tiny_model, "--input", speech]
     cases = [
         (["--model", tmp_path / "missing.onnx", "--input", speech], "no such model file"),
-        (["--model", foreign, "--input", speech], "onnx"),
+        (["--model", garbage, "--input", speech], "not a loadable onnx model"),
+        (["--model", foreign, "--input", speech], "without ganvoice metadata"),
+        (["--model", newer, "--input", speech], "newer than this ganvoice understands"),
+        (["--model", tiny_model, "--mic", "--output", "x.wav"], "--mic needs an audio device"),
         (["--model", tiny_model, "--input", tmp_path / "narrow.npy", "--output", "x.wav"], "model takes"),
         ([*base, "--blocksize", 0], "--blocksize"),
         ([*base, "--mic", "--output", "x.wav"], "choose one input"),
@@ -154,10 +173,8 @@ def test_bad_input_is_one_line(tiny_model, speech, tmp_path, capsys, monkeypatch
     for args, words in cases:
         line = fails(capsys, play, *args)
         assert words.lower() in line.lower(), (args, line)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "foreign.onnx",
-        "narrow.npy",
-    ]  # nothing half-written
+    made = ["foreign.onnx", "garbage.onnx", "narrow.npy", "newer.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == made  # nothing half-written
 
 
 def test_no_device_says_so_and_suggests_output(tiny_model, speech):
