@@ -35,6 +35,8 @@ LIVE_CUSHION_BLOCKS = 2
 MAX_OUTPUT_CHANNELS = 2
 #: Extra blocks of room in the buffered ring beyond the prefill.
 RING_SPARE_BLOCKS = 8
+#: Blocks of frames (or model calls) a prefetcher keeps ready in callback mode.
+PREFETCH_BLOCKS = 16
 #: Worker threads sleep this fraction of a block when they have nothing to do.
 POLL_FRACTION = 0.25
 #: Python's GIL switch interval while a stream runs (seconds). The default (5 ms) can keep the audio
@@ -169,6 +171,8 @@ class Player:
         self._mono = np.zeros(cfg.blocksize, dtype=np.float32)
         self._remaining = math.inf if cfg.duration is None else round(cfg.duration * rate)
         self._blocks_started = False
+        if self.mic is not None:
+            self.mic.prepare(rate)
         self._setup_pipeline()
         stream_args = dict(
             samplerate=rate,
@@ -180,7 +184,6 @@ class Player:
         try:
             if self.mic is not None:
                 in_info = resolve_device(sd, in_device, "input")
-                self.mic.prepare(rate)
                 self._stream = sd.Stream(
                     device=(in_info["index"], out_info["index"]),
                     channels=(1, channels),
@@ -197,32 +200,43 @@ class Player:
         self.device_latency_s = float(latency[-1] if isinstance(latency, tuple) else latency)
 
     def _setup_pipeline(self) -> None:
-        cfg, engine, source = self.config, self.engine, self.source
-        poll_s = POLL_FRACTION * self._block_s
-        frames_per_block = max(1, math.ceil(cfg.blocksize / engine.hop_out))
-        prefill_s = DEFAULT_PREFILL_S if cfg.prefill is None else cfg.prefill
-        if cfg.mode == "callback":
-            feed = source
-            if not source.realtime_safe:
-                capacity = max(4 * frames_per_block, 4 * engine.max_frames, 64)
-                self._prefetcher = feed = Prefetcher(source, capacity, frames_per_block, poll_s)
-            engine.set_source(feed)
-            self._cushion = 0
-            if source.live:
-                cushion = LIVE_CUSHION_BLOCKS * frames_per_block
-                if cfg.prefill is not None:
-                    cushion = max(1, math.ceil(cfg.prefill * engine.model_rate / engine.metadata.hop_length))
-                self._cushion = cushion
-            engine.buffer_samples = round(self._cushion * engine.hop_out) + self._live_extra()
-            self._available = feed.available if hasattr(feed, "available") else None
+        """Wire source -> engine (-> ring) for the mode; size the prefill/cushion; state the latency."""
+        self._poll_s = POLL_FRACTION * self._block_s
+        self._frames_per_block = max(1, math.ceil(self.config.blocksize / self.engine.hop_out))
+        if self.config.mode == "callback":
+            self._setup_callback_mode()
         else:
-            engine.set_source(source)
-            self._prefill = round(prefill_s * self.rate)
-            self._ring = Ring(1, self._prefill + RING_SPARE_BLOCKS * cfg.blocksize)
-            self._cushion = self._prefill
-            engine.buffer_samples = self._prefill + self._live_extra()
-            self._available = self._ring.available
-        self._poll_s = poll_s
+            self._setup_buffered_mode()
+
+    def _setup_callback_mode(self) -> None:
+        """The engine runs in the callback; sources that are not realtime-safe run in a prefetcher."""
+        cfg, engine, source = self.config, self.engine, self.source
+        self._cushion = 0  # frames a live source gathers before sound starts
+        if source.live:
+            self._cushion = LIVE_CUSHION_BLOCKS * self._frames_per_block
+            if cfg.prefill is not None:
+                self._cushion = max(
+                    1, math.ceil(cfg.prefill * engine.model_rate / engine.metadata.hop_length)
+                )
+        feed = source
+        if not source.realtime_safe:
+            ahead = PREFETCH_BLOCKS * max(self._frames_per_block, engine.max_frames)
+            self._prefetcher = feed = Prefetcher(
+                source, self._cushion + ahead, self._frames_per_block, self._poll_s
+            )
+        engine.set_source(feed)
+        engine.buffer_samples = round(self._cushion * engine.hop_out) + self._live_extra()
+        self._available = feed.available
+
+    def _setup_buffered_mode(self) -> None:
+        """A worker renders into a ring of ``prefill`` + spare samples; the callback copies from it."""
+        cfg, engine = self.config, self.engine
+        engine.set_source(self.source)
+        self._prefill = round((DEFAULT_PREFILL_S if cfg.prefill is None else cfg.prefill) * self.rate)
+        self._ring = Ring(1, self._prefill + RING_SPARE_BLOCKS * cfg.blocksize)
+        self._cushion = self._prefill
+        engine.buffer_samples = self._prefill + self._live_extra()
+        self._available = self._ring.available
 
     def _live_extra(self) -> int:
         """Input-side buffering of the microphone path, at the output rate."""
@@ -257,28 +271,35 @@ class Player:
         if self.config.mode == "buffered":
             return self._ring.available() >= self._prefill or self._ring.closed
         if self._prefetcher is not None:
-            enough = min(self._prefetcher._ring.capacity, max(self._cushion, 1))
+            enough = min(self._prefetcher.capacity, max(self._cushion, 1))
             return self._prefetcher.available() >= enough or self._prefetcher.finished
         return True
 
     def start(self) -> None:
-        """Open the device, start the threads, prefill, start the stream."""
+        """Open the device, start the threads, prefill, start the stream (on failure: stop, raise)."""
         self._open()
-        self.engine.warm_up(self.config.blocksize)
-        self.stats.reset()
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
+        try:
+            self.engine.warm_up(self.config.blocksize)
+            self.stats.reset()
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
+            self._start_threads()
+            if not self.source.live:
+                while not self._prefilled() and self._failure() is None:
+                    time.sleep(self._poll_s)
+            self._raise_failure()
+            self._stream.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_threads(self) -> None:
         if self._prefetcher is not None:
             self._prefetcher.start()
         if self._ring is not None:
             worker = threading.Thread(target=self._worker, name="ganvoice-render", daemon=True)
             self._threads.append(worker)
             worker.start()
-        if not self.source.live:
-            while not self._prefilled() and self._failure() is None:
-                time.sleep(self._poll_s)
-        self._raise_failure()
-        self._stream.start()
 
     # -- callbacks (audio thread: no allocation, no locks, no I/O) -------------------------------------
     def _duplex_callback(self, indata, outdata, frames, time_info, status) -> None:
@@ -318,7 +339,8 @@ class Player:
             raise self._sd.CallbackStop if sd_stop else self._sd.CallbackAbort
 
     def _gate_open(self) -> bool:
-        if self._available is None or self._available() >= self._cushion or self._source_ended():
+        available = self._available()
+        if available is None or available >= self._cushion or self._source_ended():
             self._blocks_started = True
         return self._blocks_started
 

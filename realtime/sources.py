@@ -45,6 +45,10 @@ class Source:
     def read(self, out: np.ndarray) -> int:
         raise NotImplementedError
 
+    def available(self) -> int | None:
+        """Frames ready to read now, where the source knows (queues); ``None`` otherwise."""
+        return None
+
     @property
     def finished(self) -> bool:
         return False
@@ -228,6 +232,10 @@ class PushSource(Source):
         """No more frames: the stream ends once the queued ones are played."""
         self._ring.close()
 
+    @property
+    def capacity(self) -> int:
+        return self._ring.capacity
+
     def available(self) -> int:
         return self._ring.available()
 
@@ -343,6 +351,10 @@ class Prefetcher(Source):
             self.error = exc
         finally:
             self._ring.close()
+
+    @property
+    def capacity(self) -> int:
+        return self._ring.capacity
 
     def available(self) -> int:
         return self._ring.available()
