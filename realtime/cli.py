@@ -245,8 +245,9 @@ def play(
     if show_devices:
         click.echo(list_devices())
         return
-    if blocksize <= 0:
-        raise GanvoiceError(f"--blocksize must be a positive number of samples, not {blocksize}")
+    _check_numbers(blocksize, duration, prefill)
+    if stats_json and not Path(stats_json).parent.is_dir():
+        raise GanvoiceError(f"--stats-json {stats_json}: folder {Path(stats_json).parent} does not exist")
     if demo:
         input_path = input_path or str(assets_dir() / DEMO_AUDIO)
     choice = SourceChoice(input_path, mic, noise, stdin, loop, seed)
@@ -272,6 +273,15 @@ def play(
     _play_on_device(engine, source, config, demo, show_stats, stats_json)
 
 
+def _check_numbers(blocksize: int, duration: float | None, prefill: float | None) -> None:
+    if blocksize <= 0:
+        raise GanvoiceError(f"--blocksize must be a positive number of samples, not {blocksize}")
+    if duration is not None and duration <= 0:
+        raise GanvoiceError(f"--duration must be more than 0 seconds, not {duration}")
+    if prefill is not None and prefill < 0:
+        raise GanvoiceError(f"--prefill must be 0 seconds or more, not {prefill}")
+
+
 def _play_on_device(engine, source, config, demo, show_stats, stats_json) -> None:
     player = Player(engine, source, config)
     try:
@@ -279,7 +289,8 @@ def _play_on_device(engine, source, config, demo, show_stats, stats_json) -> Non
     except DeviceError as exc:
         if not demo:
             raise
-        click.echo(f"note: {exc}; rendering the demo to ./{DEMO_OUTPUT} instead", err=True)
+        reason = str(exc).split(";")[0]
+        click.echo(f"note: {reason}; rendering the demo to ./{DEMO_OUTPUT} instead", err=True)
         engine.skip_warmup = True
         summary = render_to_file(engine, source, Path.cwd() / DEMO_OUTPUT, config.duration)
         report(summary, show_stats, stats_json)

@@ -160,6 +160,8 @@ def test_bad_input_is_one_line(tiny_model, speech, tmp_path, capsys, monkeypatch
         (["--model", tiny_model, "--mic", "--output", "x.wav"], "--mic needs an audio device"),
         (["--model", tiny_model, "--input", tmp_path / "narrow.npy", "--output", "x.wav"], "model takes"),
         ([*base, "--blocksize", 0], "--blocksize"),
+        ([*base, "--duration", -1], "--duration"),
+        ([*base, "--stats-json", tmp_path / "no" / "s.json"], "does not exist"),
         ([*base, "--mic", "--output", "x.wav"], "choose one input"),
         (["--model", tiny_model, "--noise", "--output", "x.wav"], "--noise needs a noise model"),
         (
