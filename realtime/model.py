@@ -8,6 +8,7 @@ into those buffers (the states ping-pong between two sets), so a call allocates 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ctypes.util
 import io
 import os
@@ -93,11 +94,20 @@ NO_DRIVER = "no NVIDIA driver (libcuda) on this machine"
 NO_CUDA_BUILD = "this onnxruntime build has no CUDA provider (install onnxruntime-gpu)"
 
 
+def _has_nvidia_driver() -> bool:
+    """Whether the NVIDIA driver library (libcuda) loads here."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return ctypes.util.find_library("cuda") is not None
+
+
 def cuda_probe() -> str | None:
     """``None`` when ONNX Runtime's CUDA provider can be tried here, else why not (one line)."""
     if CUDA not in ort.get_available_providers():
         return NO_CUDA_BUILD
-    if ctypes.util.find_library("cuda") is None:
+    if not _has_nvidia_driver():
         return NO_DRIVER
     preload = getattr(ort, "preload_dlls", None)
     if preload is not None:
