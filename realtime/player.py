@@ -6,9 +6,12 @@
   ``prefill`` seconds are rendered before the stream starts (or, for live sources, gathered before
   sound begins), which absorbs a model that is slow for one block or jittery.
 
-The callbacks allocate no arrays, take no lock, print nothing and do no I/O. A block with no audio
-ready is played as silence and counted as an underflow; the stream goes on. Errors in a worker
-thread (or the callback) end the stream and are raised by :meth:`Player.wait`.
+The callbacks allocate no arrays, take no lock, print nothing and do no I/O (one exception: when the
+device rate differs from the model's, soxr returns each resampled piece as a new small array; in
+buffered mode that happens in the worker). A block with no audio ready is played as silence and
+counted as an underflow; the stream goes on. Errors in a worker thread (or the callback) end the
+stream and are raised by :meth:`Player.wait`. While a stream runs, Python's GIL switch interval is
+lowered (see :data:`GIL_SWITCH_INTERVAL_S`) so that the callback thread gets the GIL quickly.
 """
 
 from __future__ import annotations
