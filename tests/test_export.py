@@ -1,6 +1,7 @@
 """ONNX export: torch vs ONNX Runtime, ORT streaming vs ORT offline, metadata, CLI, bad input."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -9,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from ganvoice.cli import cli
+from ganvoice.export.cli import generator_from_checkpoint
 from ganvoice.export.onnx_export import ExportOptions, export_generator
 from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.modelmeta import FORMAT_VERSION, METADATA_KEY, ModelMetadata
@@ -175,3 +177,20 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     assert message in str(result.exception)
     assert not (tmp_path / "x.onnx").exists()
     assert not list(tmp_path.glob(".x.onnx*"))
+
+
+def test_trained_checkpoint_exports_with_parity(tmp_path):
+    """The shipped fine-tuning checkpoint (8 k trained steps, fp16 weights) through `ganvoice export`."""
+    checkpoint = Path(__file__).resolve().parents[1] / "ganvoice" / "assets" / "default-finetune.pt"
+    out = tmp_path / "trained.onnx"
+    result = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    generator, step = generator_from_checkpoint(str(checkpoint))
+    assert step > 0 and OnnxGenerator(str(out)).metadata.training_step == step
+    x = example_input(generator, 30)
+    with torch.no_grad():
+        reference = generator.eval()(torch.from_numpy(x)).numpy()
+    assert reference.std() > 1e-3
+    graph = OnnxGenerator(str(out))
+    assert np.abs(graph.offline(x) - reference).max() <= 1e-4
+    assert np.abs(graph.chunked(x, [1, 2, 5, 16, 37]) - graph.offline(x)).max() <= 1e-4
