@@ -13,7 +13,6 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ganvoice import __version__
-from ganvoice.errors import GanvoiceError
+from ganvoice.fileio import atomic_write_bytes
 from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata, StateInfo
 from ganvoice.models.base import Generator, build_generator, clone_generator, fold_weight_norm
 
@@ -149,19 +148,7 @@ def _finalize(model: onnx.ModelProto, metadata: ModelMetadata, opset: int) -> on
 
 
 def atomic_save(model: onnx.ModelProto, path: str | os.PathLike) -> None:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise GanvoiceError(f"output folder {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(model.SerializeToString())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, model.SerializeToString())
 
 
 def to_onnx(

@@ -7,9 +7,7 @@ Signals are float32 ``[N]`` (mono) in ``[-1, 1]``; :func:`save_audio` also takes
 
 from __future__ import annotations
 
-import functools
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import soundfile as sf
 import soxr
 
 from ganvoice.errors import AudioError
+from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write, umask_mode
 
 #: soxr quality used for every resampling ("VHQ": very high quality, linear phase).
 RESAMPLE_QUALITY = "VHQ"
@@ -125,25 +124,11 @@ def save_audio(
     fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise AudioError(f"{path}: unknown audio extension (use one of {', '.join(FORMAT_BY_SUFFIX)})")
-    if not path.parent.is_dir():
-        raise AudioError(f"{path}: folder {path.parent} does not exist")
     if subtype.upper() in INTEGER_SUBTYPES:
         frames = np.clip(frames, -1.0, 1.0)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            sf.write(handle, frames, int(sample_rate), subtype=subtype.upper(), format=fmt)
-        os.chmod(tmp_name, _default_mode())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    # umask_mode: mkstemp's files are 0o600, too private for a corpus.
+    with atomic_write(
+        path, mode=umask_mode(), missing_folder=FILE_FOLDER_MISSING, error=AudioError
+    ) as handle:
+        sf.write(handle, frames, int(sample_rate), subtype=subtype.upper(), format=fmt)
     return path
-
-
-@functools.lru_cache(maxsize=1)
-def _default_mode() -> int:
-    """0o666 less the process umask (mkstemp's files are 0o600, too private for a corpus)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask

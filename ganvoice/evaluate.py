@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from tqdm import tqdm
 from ganvoice.audio import load_audio
 from ganvoice.corpus.manifest import MANIFEST_NAME, read_manifest
 from ganvoice.errors import GanvoiceError
+from ganvoice.fileio import atomic_write
 from ganvoice.mel import MelAnalyzer
 from ganvoice.metrics import all_metrics, griffin_lim
 from ganvoice.onnxgraph import OnnxGenerator
@@ -122,13 +121,9 @@ def markdown_table(result: dict) -> str:
 
 
 def write_json_atomic(path: str, data: dict) -> None:
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise GanvoiceError(f"output folder {str(target.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
+    # mode=None keeps the 0600 this file has always been written with.
+    with atomic_write(path, text=True, mode=None) as handle:
         json.dump(data, handle, indent=2)
-    os.replace(tmp, target)
 
 
 @click.command("eval")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ import click
 import numpy as np
 
 from ganvoice.errors import DeviceError, GanvoiceError
+from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write, require_folder
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import CPU, CUDA, PROVIDERS, cuda_session, open_model
 from ganvoice.realtime.player import MODES, Player, PlayerConfig, list_devices
@@ -128,8 +127,7 @@ def render_to_file(engine: Engine, source, path: Path, duration: float | None) -
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUBTYPES:
         raise GanvoiceError(f"{path}: unknown audio extension (use one of {', '.join(OUTPUT_SUBTYPES)})")
-    if not path.parent.is_dir():
-        raise GanvoiceError(f"{path}: folder {path.parent} does not exist")
+    require_folder(path, FILE_FOLDER_MISSING)  # before rendering, not only when save_audio writes
     if duration is None and (getattr(source, "loop", False) or isinstance(source, NoiseSource)):
         raise GanvoiceError("an endless input (--loop or --noise) needs --duration with --output")
     engine.prepare(engine.model_rate, RENDER_BLOCK)
@@ -173,17 +171,10 @@ def _render_all(engine: Engine, limit: int | None) -> np.ndarray:
 
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` as JSON atomically (temp file beside it, then rename)."""
-    if not path.parent.is_dir():
-        raise GanvoiceError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # mode=None keeps the 0600 this file has always been written with.
+    with atomic_write(path, text=True, mode=None, missing_folder=FILE_FOLDER_MISSING) as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
 
 
 def report(summary: dict, show: bool, json_path: str | None) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ganvoice.bench.report import Result, atomic_write_bytes
+from ganvoice.bench.report import Result
 from ganvoice.errors import GanvoiceError
+from ganvoice.fileio import atomic_write_bytes
 
 DPI = 110
 BAR_HEIGHT_IN = 0.32

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,14 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from ganvoice.bench.machine import machine_line
-from ganvoice.errors import GanvoiceError
 
 #: Version of the JSON layout below; bump it when a key changes meaning or disappears.
 SCHEMA_VERSION = 1
 #: Significant digits of floats in Markdown tables.
 TABLE_DIGITS = 4
-#: Results are meant to be shared and committed (mkstemp would leave them 0600).
-FILE_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -106,25 +101,3 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise GanvoiceError(f"output folder {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))

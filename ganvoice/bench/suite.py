@@ -16,11 +16,12 @@ from ganvoice.bench.budget import BudgetConfig, run_budget
 from ganvoice.bench.compare import CompareConfig, run_compare
 from ganvoice.bench.first_audio import FirstAudioConfig, run_first_audio
 from ganvoice.bench.models import is_path_spec, resolve_models
-from ganvoice.bench.report import Result, atomic_write_text
+from ganvoice.bench.report import Result
 from ganvoice.bench.runners import resolve_providers
 from ganvoice.bench.stream import StreamConfig, run_stream
 from ganvoice.bench.throughput import ThroughputConfig, run_throughput
 from ganvoice.bench.xruns import XrunsConfig, run_xruns
+from ganvoice.fileio import atomic_write_text
 
 SUMMARY_FILE = "summary.md"
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ganvoice.corpus.errors import ManifestError
+from ganvoice.fileio import atomic_write
 
 MANIFEST_NAME = "manifest.jsonl"
 SPLITS = ("train", "val", "test")
@@ -52,16 +52,9 @@ class ManifestEntry:
 def write_manifest(path: str | os.PathLike, entries: list[ManifestEntry]) -> Path:
     """Write ``entries`` as JSON lines, atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(entry.to_json() + "\n")
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, text=True, missing_folder=None) as handle:
+        for entry in entries:
+            handle.write(entry.to_json() + "\n")
     return path
 
 

@@ -7,10 +7,8 @@ MelSpec as a dict), ``generator`` (state_dict) and ``step``.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +16,13 @@ import torch
 
 from ganvoice import __version__
 from ganvoice.errors import GanvoiceError
+from ganvoice.fileio import SHARED_MODE, atomic_write
 
 FORMAT = "ganvoice-checkpoint"
 FORMAT_VERSION = 1
 STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 BEST_NAME = "best.pt"
-CHECKPOINT_MODE = 0o644  # mkstemp creates 0600; checkpoints are meant to be shared
+CHECKPOINT_MODE = SHARED_MODE  # mkstemp creates 0600; checkpoints are meant to be shared
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -46,16 +45,8 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 def atomic_save(payload: dict, path: Path) -> None:
     """``torch.save`` to a temp file in the same folder, then ``os.replace`` (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.chmod(temp, CHECKPOINT_MODE)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, mode=CHECKPOINT_MODE, make_folder=True) as handle:
+        torch.save(payload, handle)
 
 
 def rng_state() -> dict:
