@@ -26,15 +26,18 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ganvoice.corpus.manifest import manifest_file
 from ganvoice.errors import AudioError, GanvoiceError, SpecMismatchError
 from ganvoice.mel import MelAnalyzer, MelSpec
-
-MANIFEST_KEYS = ("path", "seconds", "sample_rate", "source", "speaker", "split", "text")
 
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One clip of the corpus; ``path`` is absolute (resolved against the manifest's folder)."""
+    """One clip as training reads it; ``path`` is absolute (resolved against the manifest's folder).
+
+    Not :class:`ganvoice.corpus.manifest.ManifestEntry`: training needs only ``path``, ``seconds`` and
+    ``sample_rate`` (the other keys default), accepts any split name, and wants the path resolved.
+    """
 
     path: Path
     seconds: float
@@ -47,9 +50,7 @@ class ManifestEntry:
 
 def read_manifest(manifest: str | Path) -> list[ManifestEntry]:
     """Parse ``manifest.jsonl`` (or a folder holding one); one-line :class:`GanvoiceError` on bad input."""
-    path = Path(manifest)
-    if path.is_dir():
-        path = path / "manifest.jsonl"
+    path = manifest_file(manifest)
     if not path.is_file():
         raise GanvoiceError(f"no manifest at {path}")
     entries = []

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ganvoice.audio import load_audio
-from ganvoice.corpus.manifest import MANIFEST_NAME, read_manifest
+from ganvoice.corpus.manifest import MANIFEST_NAME, manifest_file, read_manifest
 from ganvoice.errors import GanvoiceError
 from ganvoice.fileio import atomic_write
 from ganvoice.mel import MelAnalyzer
@@ -45,7 +45,7 @@ def select_clips(data: str, split: str, max_clips: int, include_synthetic: bool 
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
         clips = [EvalClip(p, root.name) for p in files]
     else:
-        manifest = root / MANIFEST_NAME if root.is_dir() else root
+        manifest = manifest_file(root)
         entries = [e for e in read_manifest(manifest) if e.split == split]
         if not include_synthetic:
             entries = [e for e in entries if e.source not in SYNTHETIC_SOURCES]

@@ -58,11 +58,15 @@ def write_manifest(path: str | os.PathLike, entries: list[ManifestEntry]) -> Pat
     return path
 
 
+def manifest_file(path: str | os.PathLike) -> Path:
+    """``path`` itself, or the :data:`MANIFEST_NAME` inside it when it is a folder."""
+    path = Path(path)
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
 def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
     """Read a manifest; a missing file or a malformed line raises :class:`ManifestError` (one line)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
+    path = manifest_file(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest (build one with: ganvoice corpus build --out DIR)")
     entries = []

@@ -16,7 +16,13 @@ import soundfile as sf
 from tqdm import tqdm
 
 from ganvoice.audio import load_audio
-from ganvoice.corpus.manifest import MANIFEST_NAME, ManifestEntry, read_manifest, write_manifest
+from ganvoice.corpus.manifest import (
+    MANIFEST_NAME,
+    ManifestEntry,
+    manifest_file,
+    read_manifest,
+    write_manifest,
+)
 from ganvoice.errors import GanvoiceError
 
 VORBIS_COMPRESSION = 0.7  # soundfile's 0..1 scale: ~55 kbit/s for 22 kHz mono speech
@@ -44,8 +50,7 @@ def choose_clips(entries: list[ManifestEntry], hours: float, seed: int) -> list[
 
 def pack_corpus(manifest: str | Path, out: str | Path, hours: float, seed: int = 0) -> list[ManifestEntry]:
     """Write ``out/clips/*.ogg`` and ``out/manifest.jsonl``; returns the packed entries."""
-    source_manifest = Path(manifest)
-    source_manifest = source_manifest / MANIFEST_NAME if source_manifest.is_dir() else source_manifest
+    source_manifest = manifest_file(manifest)
     entries = read_manifest(source_manifest)
     if not entries:
         raise GanvoiceError(f"{source_manifest}: empty manifest")
