@@ -14,17 +14,19 @@ from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.models.base import Generator, build_generator, variant_names
 from ganvoice.models.hifigan import config_from_official_json, load_official_state_dict
 from ganvoice.onnxgraph import OnnxGenerator
+from ganvoice.train.checkpoint import read_checkpoint_file
 
 PARITY_CHUNKS = [1, 2, 5, 16, 37]
 
 
 def load_checkpoint(path: str) -> dict:
-    if not Path(path).is_file():
-        raise GanvoiceError(f"checkpoint {path!r} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 -- torch raises many kinds for a bad file
-        raise GanvoiceError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
+    """Any checkpoint file, ours or an official HiFi-GAN one (unpickled with weights_only=False)."""
+    return read_checkpoint_file(
+        path,
+        weights_only=False,
+        missing="checkpoint {path!r} not found",
+        unreadable="{path}: not a readable checkpoint ({error})",
+    )
 
 
 def generator_from_checkpoint(path: str, official_config: str | None = None) -> tuple[Generator, int]:

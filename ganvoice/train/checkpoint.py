@@ -91,15 +91,29 @@ def save_best(payload: dict, out: Path) -> Path:
     return path
 
 
+def read_checkpoint_file(path: str | Path, *, weights_only: bool, missing: str, unreadable: str) -> object:
+    """``torch.load`` ``path`` on the CPU; a missing or unreadable file is a one-line :class:`GanvoiceError`.
+
+    ``missing`` and ``unreadable`` are the messages, formatted with ``path`` (as given) and, for
+    ``unreadable``, ``error`` (the exception's class name).
+    """
+    if not Path(path).is_file():
+        raise GanvoiceError(missing.format(path=path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 -- torch raises many kinds for a bad file
+        raise GanvoiceError(unreadable.format(path=path, error=type(exc).__name__)) from exc
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Load a ganvoice checkpoint on the CPU; a missing or foreign file is a one-line error."""
     path = Path(path)
-    if not path.is_file():
-        raise GanvoiceError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- any unpickling failure means "not our checkpoint"
-        raise GanvoiceError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
+    payload = read_checkpoint_file(
+        path,
+        weights_only=True,
+        missing="no checkpoint at {path}",
+        unreadable="{path} is not a readable checkpoint ({error})",
+    )
     if not isinstance(payload, dict) or "generator" not in payload or "generator_variant" not in payload:
         raise GanvoiceError(f"{path} is not a ganvoice checkpoint")
     return payload
