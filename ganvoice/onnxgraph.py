@@ -12,30 +12,65 @@ import numpy as np
 import onnxruntime as ort
 
 from ganvoice.errors import ModelFormatError
-from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, ModelMetadata
+from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata
+
+CPU = "CPUExecutionProvider"
+
+
+def first_line(text: object) -> str:
+    """The first non-blank line of ``str(text)`` (an exception's message), for one-line errors."""
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+def load_session(path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
+    """An ONNX Runtime session on ``path``, with the one-line errors for a missing or non-ONNX file."""
+    if not path.exists():
+        raise ModelFormatError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelFormatError(f"{path}: is a folder, not an ONNX model")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # noqa: BLE001 -- ORT raises several types for unreadable files
+        raise ModelFormatError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from exc
+
+
+def metadata_of(session: ort.InferenceSession, source: str) -> ModelMetadata:
+    """The ganvoice metadata of an open session, checked against the graph's inputs and outputs."""
+    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if text is None:
+        raise ModelFormatError(
+            f"{source}: an ONNX model without ganvoice metadata; export it with 'ganvoice export' "
+            "(which stores the mel spec and the streaming state in the file)"
+        )
+    metadata = ModelMetadata.from_json(text, source=source)
+    _check_interface(session, metadata, source)
+    return metadata
+
+
+def _check_interface(session: ort.InferenceSession, metadata: ModelMetadata, source: str) -> None:
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    want_in = [INPUT_NAME] + [s.input for s in metadata.state]
+    want_out = [OUTPUT_NAME] + [s.output for s in metadata.state]
+    if inputs != want_in or outputs != want_out:
+        raise ModelFormatError(
+            f"{source}: graph inputs/outputs {inputs} -> {outputs} do not match its ganvoice metadata"
+        )
+    if metadata.conditioning == "mel" and metadata.mel is None:
+        raise ModelFormatError(f"{source}: a mel model whose metadata has no mel spec")
 
 
 def open_session(path: str | Path, providers: list[str] | None = None, threads: int | None = 1):
     """``(InferenceSession, ModelMetadata)`` for a ganvoice model; one-line errors for bad files."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"model {str(path)!r} not found")
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 -- ORT raises several kinds for a bad file
-        raise ModelFormatError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from exc
-    props = session.get_modelmeta().custom_metadata_map
-    if METADATA_KEY not in props:
-        raise ModelFormatError(
-            f"{path}: ONNX model without ganvoice metadata; export it with 'ganvoice export' "
-            "(or add a 'ganvoice' metadata_props entry as described in the README)"
-        )
-    return session, ModelMetadata.from_json(props[METADATA_KEY], source=str(path))
+    session = load_session(path, options, providers or [CPU])
+    return session, metadata_of(session, str(path))
 
 
 class OnnxGenerator:

@@ -18,21 +18,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ganvoice.errors import DeviceError, ModelFormatError
-from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata
+from ganvoice.errors import DeviceError
+from ganvoice.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from ganvoice.onnxgraph import CPU, first_line, load_session, metadata_of
 
 PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 #: ONNX Runtime log level for our sessions: errors only (3); provider probing uses fatal only (4).
 SESSION_LOG_LEVEL = 3
 PROBE_LOG_LEVEL = 4
 DEFAULT_LOG_LEVEL = 2  # ONNX Runtime's own default (warnings)
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"
 
 
 def _session_options(threads: int | None, log_level: int = SESSION_LOG_LEVEL) -> ort.SessionOptions:
@@ -47,41 +42,8 @@ def _session_options(threads: int | None, log_level: int = SESSION_LOG_LEVEL) ->
 
 
 def _plain_session(path: Path, threads: int | None) -> ort.InferenceSession:
-    """A CPU session, with the one-line errors for a missing or non-ONNX file."""
-    if not path.exists():
-        raise ModelFormatError(f"{path}: no such model file")
-    if path.is_dir():
-        raise ModelFormatError(f"{path}: is a folder, not an ONNX model")
-    try:
-        return ort.InferenceSession(str(path), _session_options(threads), providers=[CPU])
-    except Exception as exc:  # noqa: BLE001 -- ORT raises several types for unreadable files
-        raise ModelFormatError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
-
-
-def metadata_of(session: ort.InferenceSession, source: str) -> ModelMetadata:
-    """The ganvoice metadata of an open session, checked against the graph's inputs and outputs."""
-    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    if text is None:
-        raise ModelFormatError(
-            f"{source}: an ONNX model without ganvoice metadata; export it with 'ganvoice export' "
-            "(which stores the mel spec and the streaming state in the file)"
-        )
-    metadata = ModelMetadata.from_json(text, source=source)
-    _check_interface(session, metadata, source)
-    return metadata
-
-
-def _check_interface(session: ort.InferenceSession, metadata: ModelMetadata, source: str) -> None:
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    want_in = [INPUT_NAME] + [s.input for s in metadata.state]
-    want_out = [OUTPUT_NAME] + [s.output for s in metadata.state]
-    if inputs != want_in or outputs != want_out:
-        raise ModelFormatError(
-            f"{source}: graph inputs/outputs {inputs} -> {outputs} do not match its ganvoice metadata"
-        )
-    if metadata.conditioning == "mel" and metadata.mel is None:
-        raise ModelFormatError(f"{source}: a mel model whose metadata has no mel spec")
+    """A CPU session with our options, with the one-line errors for a missing or non-ONNX file."""
+    return load_session(path, _session_options(threads), [CPU])
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:
@@ -161,7 +123,7 @@ def cuda_session(
             str(path), _session_options(threads, PROBE_LOG_LEVEL), providers=[CUDA, CPU]
         )
     except Exception as exc:  # noqa: BLE001
-        return None, f"CUDA session failed: {_first_line(exc)}"
+        return None, f"CUDA session failed: {first_line(exc)}"
     finally:
         ort.set_default_logger_severity(DEFAULT_LOG_LEVEL)
     if session.get_providers()[0] != CUDA:
