@@ -29,6 +29,17 @@ def _wn(module: nn.Module) -> nn.Module:
     return parametrizations.weight_norm(module)
 
 
+def _conv_stack(x: Tensor, convs: nn.ModuleList, post: nn.Module) -> tuple[Tensor, list[Tensor]]:
+    """``convs`` (each then a leaky ReLU), then ``post`` -> ``(flattened logits, every layer's output)``."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 # --------------------------------------------------------------------------------------------- MPD
 @dataclass
 class MPDConfig:
@@ -59,13 +70,7 @@ class PeriodDiscriminator(nn.Module):
         if rest:
             x = F.pad(x, (0, self.period - rest), mode="reflect")
         x = x.reshape(x.shape[0], 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(x, self.convs, self.post)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -108,13 +113,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, audio: Tensor) -> tuple[Tensor, list[Tensor]]:
         x = audio.unsqueeze(1)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(x, self.convs, self.post)
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -173,13 +172,7 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, audio: Tensor) -> tuple[Tensor, list[Tensor]]:
         x = self.spectrogram(audio)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(x, self.convs, self.post)
 
 
 class MultiResolutionDiscriminator(nn.Module):
