@@ -207,7 +207,27 @@ class NoiseSource(Source):
         return out.shape[1]
 
 
-class PushSource(Source):
+class RingSource(Source):
+    """A source that hands out the frames queued in its :class:`Ring` (``self._ring``), lock-free."""
+
+    _ring: Ring
+
+    @property
+    def capacity(self) -> int:
+        return self._ring.capacity
+
+    def available(self) -> int:
+        return self._ring.available()
+
+    def read(self, out: np.ndarray) -> int:
+        return self._ring.read(out)
+
+    @property
+    def finished(self) -> bool:
+        return self._ring.finished
+
+
+class PushSource(RingSource):
     """A thread-safe queue of frames, for programs that make frames as they go (e.g. a TTS).
 
     Any thread may :meth:`push` ``[channels, k]`` frames (it waits while the queue is full) and
@@ -231,20 +251,6 @@ class PushSource(Source):
     def close(self) -> None:
         """No more frames: the stream ends once the queued ones are played."""
         self._ring.close()
-
-    @property
-    def capacity(self) -> int:
-        return self._ring.capacity
-
-    def available(self) -> int:
-        return self._ring.available()
-
-    def read(self, out: np.ndarray) -> int:
-        return self._ring.read(out)
-
-    @property
-    def finished(self) -> bool:
-        return self._ring.finished
 
     def reset(self) -> None:
         """Nothing to restart: the queued frames belong to the producer."""
@@ -309,7 +315,7 @@ class MicSource(Source):
         return self._pending.read(out)
 
 
-class Prefetcher(Source):
+class Prefetcher(RingSource):
     """Runs a source's ``read`` in a thread, ahead of time, into a ring the audio callback reads.
 
     It is itself a realtime-safe source. An exception in the thread closes the ring and is kept in
@@ -351,17 +357,3 @@ class Prefetcher(Source):
             self.error = exc
         finally:
             self._ring.close()
-
-    @property
-    def capacity(self) -> int:
-        return self._ring.capacity
-
-    def available(self) -> int:
-        return self._ring.available()
-
-    def read(self, out: np.ndarray) -> int:
-        return self._ring.read(out)
-
-    @property
-    def finished(self) -> bool:
-        return self._ring.finished
