@@ -44,12 +44,15 @@ def _save(fig, path: Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def _bars(plt, labels, values, low, high, xlabel: str, title: str, log: bool = True):
+def _bars(plt, labels, rows: list[dict], key: str, xlabel: str, title: str, log: bool = True):
+    """One bar per row: ``row[key + "_median"]`` with whiskers from ``_p10`` to ``_p90``."""
     height = max(MIN_FIG_HEIGHT_IN, BAR_HEIGHT_IN * len(labels) + 1.0)
     fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, height))
     y = np.arange(len(labels))
-    values = np.asarray(values, dtype=float)
-    err = [values - np.asarray(low, dtype=float), np.asarray(high, dtype=float) - values]
+    values = np.array([r[f"{key}_median"] for r in rows], dtype=float)
+    low = np.array([r[f"{key}_p10"] for r in rows], dtype=float)
+    high = np.array([r[f"{key}_p90"] for r in rows], dtype=float)
+    err = [values - low, high - values]
     ax.barh(y, values, xerr=err, color="tab:blue", ecolor="black", capsize=3)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
@@ -104,15 +107,7 @@ def _histograms(plt, samples: dict, periods: dict, title: str, columns: int):
 def _plot_throughput(plt, result: Result) -> dict:
     rows = result.rows
     labels = [f"{r['model']} {r['runtime']} {r['provider']} t{r['threads']}" for r in rows]
-    fig = _bars(
-        plt,
-        labels,
-        [r["xrt_median"] for r in rows],
-        [r["xrt_p10"] for r in rows],
-        [r["xrt_p90"] for r in rows],
-        "xRT (audio s / wall s), median with p10..p90",
-        result.title,
-    )
+    fig = _bars(plt, labels, rows, "xrt", "xRT (audio s / wall s), median with p10..p90", result.title)
     return {"throughput-xrt.png": fig}
 
 
@@ -129,9 +124,8 @@ def _plot_compare(plt, result: Result) -> dict:
         figs[f"{name}-{kind}-xrt.png"] = _bars(
             plt,
             labels,
-            [r[f"{kind}_xrt_median"] for r in rows],
-            [r[f"{kind}_xrt_p10"] for r in rows],
-            [r[f"{kind}_xrt_p90"] for r in rows],
+            rows,
+            f"{kind}_xrt",
             f"{kind} xRT (audio s / compute s), median with p10..p90",
             result.title,
         )
@@ -170,9 +164,8 @@ def _plot_first_audio(plt, result: Result) -> dict:
     fig = _bars(
         plt,
         labels,
-        [r["total_ms_median"] for r in rows],
-        [r["total_ms_p10"] for r in rows],
-        [r["total_ms_p90"] for r in rows],
+        rows,
+        "total_ms",
         "ms from Engine(...) to the first block delivered, median with p10..p90",
         result.title,
     )
