@@ -2,8 +2,9 @@
 # A short training burst on a lent GPU (the `device` tool runs this from the repo root), reproducing the
 # bundled models: the default `fast` vocoder (spectral warm-up, then GAN) and the `fast-noise` model train
 # side by side on one GPU for BURST_SECONDS, then their checkpoints come back through $OUT in 15 MB parts.
-# Needs: .devcarry/corpus (ganvoice.corpus.pack: Ogg subset + manifest) and .whl/ (soundfile, soxr, cffi,
-# pycparser for Python 3.12), both carried. Reassemble with: cat fast.ckpt.part-* > fast.pt
+# Needs, both carried: .devcarry/corpus (`ganvoice corpus pack --data data/corpus --out .devcarry/corpus`)
+# and .whl/ (soundfile, soxr, cffi, pycparser wheels for the device's Python 3.12). Reassemble with: cat fast.ckpt.part-* > fast.pt.
+# RESUME=1 continues the runs in /tmp/runs (a second call on the same warm machine).
 set -uo pipefail
 BURST_SECONDS=${BURST_SECONDS:-420}
 DEVICE=${DEVICE:-cuda}
@@ -18,7 +19,7 @@ else
 fi
 export PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-common=(--data .devcarry/corpus --device "$DEVICE" --no-progress
+common=(--data .devcarry/corpus --device "$DEVICE" --no-progress ${RESUME:+--resume}
         --set data.batch_size=${BATCH:-32} --set data.num_workers=${WORKERS:-6}
         --set train.checkpoint_every=500 --set train.val_every=500 --set train.keep_last=1)
 timeout -s INT "$BURST_SECONDS" "$PYTHON" -m ganvoice.cli train --config recipes/fast.toml --out /tmp/runs/fast \

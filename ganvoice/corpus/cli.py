@@ -73,3 +73,18 @@ def build(
         f"{len(result.entries)} clips ({result.converted} converted, {result.reused} already there, "
         f"{len(result.dropped)} dropped) -> {result.manifest}"
     )
+
+
+@corpus.command()
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Corpus folder or manifest.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Pack folder.")
+@click.option("--hours", default=1.7, show_default=True, type=click.FloatRange(min=0.0, min_open=True))
+@click.option("--seed", default=0, show_default=True, type=int)
+def pack(data: Path, out: Path, hours: float, seed: int) -> None:
+    """Pack HOURS of the train split (balanced over sources) + the val split as Ogg, to carry to a GPU."""
+    from ganvoice.corpus.pack import pack_corpus
+
+    entries = pack_corpus(data, out, hours, seed)
+    click.echo(summary_table(entries))
+    size = sum(p.stat().st_size for p in (out / "clips").iterdir()) / 1e6
+    click.echo(f"{len(entries)} clips, {size:.1f} MB -> {out}")
