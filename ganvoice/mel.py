@@ -254,6 +254,9 @@ class StreamingMelAnalyzer:
         if total_frames <= self._emitted:
             return np.zeros((spec.n_mels, 0), dtype=np.float32)
         if not self._started:
+            if self._filled <= spec.padding:  # too short to reflect piecewise: analyse it whole
+                self._emitted = total_frames
+                return self.analyzer(self._buffer[: self._filled])
             self._start()
         valid = self._buffer[: self._filled]
         if spec.pad_mode == "reflect":

@@ -119,3 +119,17 @@ def test_streaming_lookahead_is_a_property():
     assert analyzer.push(np.zeros(1)).shape[1] == 1
     analyzer.reset()
     assert analyzer.push(np.zeros(need - 1)).shape[1] == 0
+
+
+@pytest.mark.parametrize("length", [255, 256, 300, 384, 385, 640, 1023])
+def test_streaming_analyzer_handles_short_signals(length):
+    spec = MelSpec()
+    audio = speech_like(seconds=0.1)[:length]
+    analyzer = StreamingMelAnalyzer(spec)
+    streamed = np.concatenate(
+        [analyzer.push(audio[:100]), analyzer.push(audio[100:]), analyzer.flush()], axis=1
+    )
+    offline = MelAnalyzer(spec)(audio)
+    assert streamed.shape == offline.shape == (spec.n_mels, length // spec.hop_length)
+    if offline.shape[1]:
+        assert np.abs(streamed - offline).max() <= 1e-5
