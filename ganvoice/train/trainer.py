@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from ganvoice.data import SegmentDataset, StepSampler, collate, limit_numpy_blas_threads, worker_init
 from ganvoice.errors import GanvoiceError
+from ganvoice.fileio import atomic_write_text
 from ganvoice.losses import MelL1Loss, MultiResolutionSTFTLoss, adversarial, weights_from
 from ganvoice.models.base import build_generator, make_config
 from ganvoice.models.discriminators import build_discriminators
@@ -334,29 +335,29 @@ def _run(recipe: Recipe, options: RunOptions, info: DistInfo, device: torch.devi
             state.d_model = DDP(state.discriminators, device_ids=ids)
     setup = make_setup(recipe, state, device)
     spec = make_config(recipe.generator.variant, recipe.generator.config).spec
-    logger = Logger(out, info.main, train.tensorboard, spec.sample_rate)
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str))
-    val = validation_batch(val_set, recipe.data.val_clips, latent, train.seed) if val_set else None
-    sampler = StepSampler(
-        train_set.clip_weights(recipe.data.source_weights),
-        recipe.data.batch_size,
-        seed=train.seed,
-        rank=info.rank,
-        world_size=info.world_size,
-        start_step=state.step,
-        stop_step=max(state.step, train.max_steps),
-    )
-    loader = DataLoader(
-        train_set,
-        batch_sampler=sampler,
-        num_workers=recipe.data.num_workers,
-        collate_fn=collate,
-        worker_init_fn=worker_init,
-        pin_memory=device.type == "cuda",
-    )
+        atomic_write_text(out / "recipe.json", json.dumps(recipe.to_dict(), indent=2, default=str))
+    logger = Logger(out, info.main, train.tensorboard, spec.sample_rate)
     try:
+        val = validation_batch(val_set, recipe.data.val_clips, latent, train.seed) if val_set else None
+        sampler = StepSampler(
+            train_set.clip_weights(recipe.data.source_weights),
+            recipe.data.batch_size,
+            seed=train.seed,
+            rank=info.rank,
+            world_size=info.world_size,
+            start_step=state.step,
+            stop_step=max(state.step, train.max_steps),
+        )
+        loader = DataLoader(
+            train_set,
+            batch_sampler=sampler,
+            num_workers=recipe.data.num_workers,
+            collate_fn=collate,
+            worker_init_fn=worker_init,
+            pin_memory=device.type == "cuda",
+        )
         return _loop(recipe, options, info, device, state, setup, loader, val, latent, logger)
     finally:
         logger.close()
