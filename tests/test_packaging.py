@@ -1,14 +1,31 @@
 """A normal (non-editable) install: the package-dir mapping, the assets, and a torch-free runtime."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    "build",
+    "*.egg-info",
+    "data",
+    "runs",
+    ".devcarry",
+    ".whl",
+    "__pycache__",
+    ".*_cache",
+)
 
 
 def test_wheel_maps_export_and_realtime_and_ships_the_assets(tmp_path):
+    source = (
+        tmp_path / "source"
+    )  # build from a copy: setuptools writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     subprocess.run(
         [
             sys.executable,
@@ -20,7 +37,7 @@ def test_wheel_maps_export_and_realtime_and_ships_the_assets(tmp_path):
             "--no-build-isolation",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
