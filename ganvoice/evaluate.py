@@ -121,7 +121,6 @@ def markdown_table(result: dict) -> str:
 
 
 def write_json_atomic(path: str, data: dict) -> None:
-    # mode=None keeps the 0600 this file has always been written with.
     with atomic_write(path, text=True) as handle:
         json.dump(data, handle, indent=2)
 

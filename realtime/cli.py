@@ -171,7 +171,6 @@ def _render_all(engine: Engine, limit: int | None) -> np.ndarray:
 
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` as JSON atomically (temp file beside it, then rename)."""
-    # mode=None keeps the 0600 this file has always been written with.
     with atomic_write(path, text=True, missing_folder=FILE_FOLDER_MISSING) as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")

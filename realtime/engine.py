@@ -107,6 +107,7 @@ class Engine:
             self._streamer = Streamer(self._opened, max_frames)
         self._staging = np.zeros((self.channels, max_frames), dtype=np.float32)
         self._pad = np.full((self.channels, max_frames), self.metadata.pad_value, dtype=np.float32)
+        self._empty = np.zeros(0, dtype=np.float32)  # fill() ends the stream without allocating
         self._resampler_hold = self.resampler_hold_samples()
         capacity = self.max_block + math.ceil(max_frames * hop_out) + 2 * self._resampler_hold + 64
         self._fifo = Ring(1, capacity)
@@ -275,7 +276,7 @@ class Engine:
             self._pad_left -= got
             self._run(self._pad, got)
             return True
-        self._push_out(self._resample(np.zeros(0, dtype=np.float32), last=True))
+        self._push_out(self._resample(self._empty, last=True))
         self._drained = True
         return True
 

@@ -306,12 +306,13 @@ class Player:
 
     # -- callbacks (audio thread: no allocation, no locks, no I/O) -------------------------------------
     def _duplex_callback(self, indata, outdata, frames, time_info, status) -> None:
-        self.mic.write(indata[:, 0])
-        self._output_callback(outdata, frames, time_info, status)
+        self._output_callback(outdata, frames, time_info, status, indata)
 
-    def _output_callback(self, outdata, frames, time_info, status) -> None:
+    def _output_callback(self, outdata, frames, time_info, status, indata=None) -> None:
         sd_stop = None
         try:
+            if indata is not None:  # duplex: the microphone block goes in first
+                self.mic.write(indata[:, 0])
             start = time.perf_counter()
             stats = self.stats
             stats.blocks += 1

@@ -100,8 +100,13 @@ def _ready(name: str, process: subprocess.Popen) -> bool:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        check = subprocess.run(["jack_wait", "-c", "-s", name], env=env, capture_output=True, text=True)
-        if check.stdout.strip() == "running":
+        try:
+            check = subprocess.run(
+                ["jack_wait", "-c", "-s", name], env=env, capture_output=True, text=True, timeout=5
+            )
+        except subprocess.TimeoutExpired:  # no answer yet: not ready
+            check = None
+        if check is not None and check.stdout.strip() == "running":
             return True
         time.sleep(0.1)
     return False
@@ -188,12 +193,20 @@ class Recorder:
         line = self.process.stdout.readline()
         if line.strip() != "ready":
             self.process.kill()
+            self.process.wait()
+            self.process.stdout.close()
             raise RuntimeError(f"the JACK recorder did not start (said {line!r})")
         return self
 
     def __exit__(self, *exc) -> None:
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        finally:
+            self.process.stdout.close()
 
     def load(self) -> np.ndarray:
         return np.load(self.path)

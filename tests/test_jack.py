@@ -98,6 +98,18 @@ def ten_seconds(tmp_path_factory, speech):
     return path, audio
 
 
+def assert_played_clean(stats: dict) -> None:
+    """The player never starved and no block was late.
+
+    Not ``underflows == 0``: its ``device_underflows`` are JACK xruns, which JACK reports to every client
+    when any client (the recorders too) misses a deadline. A lost or repeated block still shows in the
+    bit-exact comparison of the recording; the underflows stay in the message for diagnosis.
+    """
+    assert stats["starved_blocks"] == 0 and stats["late_blocks"] == 0, (
+        f"underflows={stats['underflows']} device_underflows={stats['device_underflows']}: {stats}"
+    )
+
+
 @pytest.mark.parametrize("mode", ["callback", "buffered"])
 def test_ten_seconds_of_a_file_reach_jack_unchanged(
     jack_server, jack_recorder, tiny_model, ten_seconds, tmp_path, mode
@@ -111,7 +123,7 @@ def test_ten_seconds_of_a_file_reach_jack_unchanged(
         time.sleep(SETTLE_S)
     assert result.returncode == 0, result.stderr
     stats = json.loads(stats_path.read_text())
-    assert stats["underflows"] == 0, stats
+    assert_played_clean(stats)
     assert stats["blocks"] >= 10 * RATE / PERIOD and stats["mode"] == mode
     assert_recording_is_the_stream(recorder.load()[:, MONITOR_LEFT], *renders(tiny_model, ten_seconds[1]))
 
@@ -125,7 +137,8 @@ def test_a_48k_device_gets_resampled_audio_of_the_right_length_and_pitch(
         time.sleep(SETTLE_S)
     assert result.returncode == 0, result.stderr
     stats = json.loads(stats_path.read_text())
-    assert stats["underflows"] == 0 and stats["sample_rate"] == 48000 and stats["model_sample_rate"] == RATE
+    assert_played_clean(stats)
+    assert stats["sample_rate"] == 48000 and stats["model_sample_rate"] == RATE
     expected = soxr.resample(renders(tiny_model, speech)[0], RATE, 48000, RESAMPLE_QUALITY)
     recorded = recorder.load()[:, MONITOR_LEFT]
     start = offset_of(recorded, expected)
@@ -162,7 +175,8 @@ def test_mic_resynthesis_of_audio_entering_through_jack(
             player.kill()
         time.sleep(SETTLE_S)
     stats = json.loads(stats_path.read_text())
-    assert stats["input_peak"] > 0.5 and stats["underflows"] == 0, stats
+    assert stats["input_peak"] > 0.5, stats
+    assert_played_clean(stats)
     heard = mic_in.load()[:, 0]
     onset = int(np.flatnonzero(np.abs(heard) > 1e-4)[0])
     begin = (onset // PERIOD - 32) * PERIOD  # silence before the speech, longer than the model's memory
@@ -222,7 +236,7 @@ def test_a_slow_model_plays_clean_in_buffered_mode_with_enough_prefill(
         time.sleep(SETTLE_S)
     assert result.returncode == 0, result.stderr
     stats = json.loads(stats_path.read_text())
-    assert stats["underflows"] == 0, stats
+    assert_played_clean(stats)
     engine = Engine(slow_model, "cpu", max_block=PERIOD)  # the player's call split: one frame per call
     engine.set_source(FileSource(one_second[0], engine.metadata.mel))
     stream = engine.render(2 * RATE)

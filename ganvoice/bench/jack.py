@@ -111,8 +111,11 @@ class JackServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         check = [JACK_WAIT, "-c", "-s", self.name]
         while time.monotonic() < deadline and self._process.poll() is None:
-            answer = subprocess.run(check, capture_output=True, text=True, timeout=STOP_TIMEOUT_S)
-            if answer.stdout.strip() == "running":
+            try:
+                answer = subprocess.run(check, capture_output=True, text=True, timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:  # no answer yet: not ready (the caller stops jackd)
+                answer = None
+            if answer is not None and answer.stdout.strip() == "running":
                 return True
             time.sleep(READY_POLL_S)
         return False
@@ -164,11 +167,15 @@ class CpuLoad:
 
     def __enter__(self) -> CpuLoad:
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        for index in range(self.processes):
-            child = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL)
-            self._children.append(child)
-            if cores:
-                os.sched_setaffinity(child.pid, {cores[-1 - index % len(cores)]})
+        try:
+            for index in range(self.processes):
+                child = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL)
+                self._children.append(child)
+                if cores:
+                    os.sched_setaffinity(child.pid, {cores[-1 - index % len(cores)]})
+        except BaseException:  # stop the children already started
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
