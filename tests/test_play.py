@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import soundfile as sf
+from model_files import with_metadata
 
 from ganvoice.cli import run
 from ganvoice.mel import MelAnalyzer
-from ganvoice.modelmeta import METADATA_KEY
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime.cli import info, play
 from ganvoice.realtime.model import cuda_session
@@ -132,24 +131,12 @@ def test_info_prints_metadata_size_opset_and_providers(tiny_model, capsys):
         assert words in text
 
 
-def _with_metadata(src: Path, dst: Path, edit) -> Path:
-    """A copy of model ``src`` whose ganvoice metadata is removed (``edit=None``) or edited."""
-    model = onnx.load(src)
-    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
-    if edit is None:
-        model.metadata_props.remove(entry)
-    else:
-        entry.value = json.dumps(edit(json.loads(entry.value)))
-    onnx.save(model, dst)
-    return dst
-
-
 def test_bad_input_is_one_line(tiny_model, speech, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07")  # a valid but empty protobuf: not a usable model
-    foreign = _with_metadata(tiny_model, tmp_path / "foreign.onnx", None)
-    newer = _with_metadata(tiny_model, tmp_path / "newer.onnx", lambda meta: {**meta, "format": 99})
+    foreign = with_metadata(tiny_model, tmp_path / "foreign.onnx", None)
+    newer = with_metadata(tiny_model, tmp_path / "newer.onnx", lambda meta: {**meta, "format": 99})
     np.save(tmp_path / "narrow.npy", np.zeros((64, 10), np.float32))
     base = ["--model", tiny_model, "--input", speech]
     cases = [

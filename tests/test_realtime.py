@@ -9,14 +9,13 @@ import threading
 import tracemalloc
 
 import numpy as np
-import onnx
 import pytest
 import soundfile as sf
 import soxr
+from model_files import with_metadata
 
 from ganvoice.errors import DeviceError, GanvoiceError, ModelFormatError, SpecMismatchError
 from ganvoice.mel import MelAnalyzer
-from ganvoice.modelmeta import METADATA_KEY
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource, MelSource, NoiseSource, PushSource
 from ganvoice.realtime.engine import RESAMPLE_QUALITY
@@ -206,22 +205,11 @@ def test_ring_wraps_around_and_serialises_producers():
     assert count == 600 and total[:600].sum() == 600
 
 
-def _with_metadata(src, dst, edit):
-    model = onnx.load(src)
-    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
-    if edit is None:
-        model.metadata_props.remove(entry)
-    else:
-        entry.value = json.dumps(edit(json.loads(entry.value)))
-    onnx.save(model, dst)
-    return dst
-
-
 def test_bad_models_are_one_line_errors(tiny_model, tmp_path):
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a model at all")
-    foreign = _with_metadata(tiny_model, tmp_path / "foreign.onnx", None)
-    newer = _with_metadata(tiny_model, tmp_path / "newer.onnx", lambda m: {**m, "format": 99})
+    foreign = with_metadata(tiny_model, tmp_path / "foreign.onnx", None)
+    newer = with_metadata(tiny_model, tmp_path / "newer.onnx", lambda m: {**m, "format": 99})
     cases = {
         tmp_path / "missing.onnx": "no such model file",
         garbage: "not a loadable ONNX model",
