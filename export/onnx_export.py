@@ -137,7 +137,7 @@ def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
         return onnx.load(target)
 
 
-def _finalize(model: onnx.ModelProto, metadata: ModelMetadata, opset: int) -> onnx.ModelProto:
+def _finalize(model: onnx.ModelProto, metadata: ModelMetadata) -> onnx.ModelProto:
     model.ir_version = IR_VERSION
     del model.metadata_props[:]
     entry = model.metadata_props.add()
@@ -175,7 +175,7 @@ def to_onnx(
     metadata = build_metadata(
         generator, training_step=training_step, checkpoint_sha256=checkpoint_sha256, extra=extra
     )
-    return _finalize(model, metadata, options.opset), metadata
+    return _finalize(model, metadata), metadata
 
 
 def export_generator(

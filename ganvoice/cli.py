@@ -9,6 +9,7 @@ Errors a user can fix print one line (``error: ...``) and exit with status 2; no
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
