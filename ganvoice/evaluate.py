@@ -6,6 +6,7 @@ realtime engine's default of one frame) and offline. Griffin-Lim (32 iterations)
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from collections import defaultdict
@@ -27,6 +28,7 @@ from ganvoice.onnxgraph import OnnxGenerator
 SYNTHETIC_SOURCES = ("espeak", "flite", "festival")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 METRICS = ("pesq_wb", "stoi", "mel_l1", "mrstft")
+METRIC_PACKAGES = ("pesq", "pystoi", "librosa")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,15 @@ def select_clips(data: str, split: str, max_clips: int, include_synthetic: bool 
     if not clips:
         raise GanvoiceError(f"no evaluation clips in {data} (split {split!r})")
     return clips[:max_clips]
+
+
+def require_metric_packages() -> None:
+    """The metrics come from the [dev] extra: say which package is missing before any work is done."""
+    for package in METRIC_PACKAGES:
+        if importlib.util.find_spec(package) is None:
+            raise GanvoiceError(
+                f"'ganvoice eval' needs {package}; install it with: pip install 'ganvoice[dev]'"
+            )
 
 
 def _interleave(groups: list[list[EvalClip]]) -> list[list[EvalClip]]:
@@ -141,6 +152,7 @@ def evaluate(
     model, data, split, max_clips, max_seconds, chunk_frames, include_synthetic, no_griffin_lim, json_out
 ):
     """PESQ, STOI, mel L1 and MR-STFT distance of MODEL (streaming and offline) next to Griffin-Lim."""
+    require_metric_packages()
     clips = select_clips(data, split, max_clips, include_synthetic)
     result = evaluate_model(model, clips, chunk_frames, max_seconds, baseline=not no_griffin_lim)
     result["split"] = split
