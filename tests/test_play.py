@@ -99,23 +99,18 @@ def test_noise_model_renders_noise(onnx_model, tmp_path):
     assert len(audio) == rate // 2 and np.abs(audio).max() > 0
 
 
+def play_command(*args) -> list[str]:
+    """``ganvoice play ARGS`` as a fresh interpreter runs it (the real console-script path)."""
+    return [sys.executable, "-m", "ganvoice.cli", "play", *map(str, args)]
+
+
 def test_stdin_frames(tiny_model, speech, tmp_path):
     """A program pipes raw float32 mel frames into ganvoice-play (the push queue path)."""
     generator = OnnxGenerator(tiny_model)
     source, _ = sf.read(speech, dtype="float32")
     mel = MelAnalyzer(generator.metadata.mel)(source)
     out = tmp_path / "stdin.wav"
-    command = [
-        sys.executable,
-        "-m",
-        "ganvoice.cli",
-        "play",
-        "--model",
-        str(tiny_model),
-        "--stdin",
-        "--output",
-        str(out),
-    ]
+    command = play_command("--model", tiny_model, "--stdin", "--output", out)
     result = subprocess.run(
         command, input=np.ascontiguousarray(mel.T).astype("<f4").tobytes(), capture_output=True, timeout=120
     )
@@ -168,16 +163,7 @@ def test_bad_input_is_one_line(tiny_model, speech, tmp_path, capsys, monkeypatch
 
 def test_no_device_says_so_and_suggests_output(tiny_model, speech):
     """No audio device (PortAudio without a JACK server or sound card): one line that suggests --output."""
-    command = [
-        sys.executable,
-        "-m",
-        "ganvoice.cli",
-        "play",
-        "--model",
-        str(tiny_model),
-        "--input",
-        str(speech),
-    ]
+    command = play_command("--model", tiny_model, "--input", speech)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env={**os.environ, **NO_DEVICE_ENV}
     )
@@ -187,7 +173,7 @@ def test_no_device_says_so_and_suggests_output(tiny_model, speech):
 
 
 def test_demo_without_a_device_renders_a_file(tiny_model, tmp_path):
-    command = [sys.executable, "-m", "ganvoice.cli", "play", "--demo", "--model", str(tiny_model)]
+    command = play_command("--demo", "--model", tiny_model)
     result = subprocess.run(
         command,
         capture_output=True,
