@@ -1,4 +1,5 @@
-"""Training losses: adversarial (LSGAN, hinge, BCE), feature matching, mel L1, multi-resolution STFT.
+"""Training losses: adversarial (LSGAN, hinge, BCE), feature matching, mel L1, multi-resolution STFT,
+and the spectral/phase terms of a generator's head frames (APNet2 / FreeV style, :class:`PhaseLosses`).
 
 All take and return float32 tensors; audio is ``[B, N]``. Adversarial losses take the ``logits`` lists
 of a :class:`~ganvoice.models.discriminators.DiscriminatorSet` and sum the per-sub-discriminator means.
@@ -8,6 +9,7 @@ The trainer weights the terms with ONE dict keyed by the names it logs (``mel``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -17,10 +19,15 @@ from torch import Tensor, nn
 from ganvoice.errors import GanvoiceError
 from ganvoice.mel import MelSpec
 from ganvoice.mel_torch import MelSpectrogram
+from ganvoice.models.spectral import mel_aligned_stft
 
 # HiFi-GAN's balance (45 x mel, 2 x feature matching); the MR-STFT term weighted like the mel term.
+# The head-frame terms (see PhaseLosses) are off unless a recipe weights them.
 DEFAULT_WEIGHTS: dict[str, float] = {"mel": 45.0, "mrstft": 45.0, "adv": 1.0, "fm": 2.0}
+PHASE_TERMS = ("amplitude", "ip", "gd", "iaf", "ri", "consistency")
+DEFAULT_WEIGHTS.update(dict.fromkeys(PHASE_TERMS, 0.0))
 LOSS_NAMES = tuple(DEFAULT_WEIGHTS)
+PHASE_WEIGHTINGS = ("magnitude", "none")
 STFT_MAGNITUDE_FLOOR = 1e-7
 
 
@@ -107,6 +114,70 @@ class MultiResolutionSTFTLoss(nn.Module):
             convergence = torch.linalg.norm(r - f) / torch.linalg.norm(r).clamp_min(STFT_MAGNITUDE_FLOOR)
             total = total + convergence + F.l1_loss(torch.log(f), torch.log(r))
         return total / len(self.resolutions)
+
+
+def anti_wrap(x: Tensor) -> Tensor:
+    """``|x - 2 pi round(x / 2 pi)|``: distance of a phase difference from the nearest multiple of 2 pi."""
+    return torch.abs(x - 2.0 * math.pi * torch.round(x / (2.0 * math.pi)))
+
+
+class PhaseLosses(nn.Module):
+    """Losses on a generator's head frames against the true STFT taken with the mel's framing.
+
+    ``(frames [B, 3 * K, T], real [B, T * hop], fake [B, T * hop], names) -> {name: scalar}``. Terms:
+    ``amplitude`` (MSE of log-magnitudes), ``ip`` (instantaneous phase), ``gd`` (group delay: phase
+    difference along frequency), ``iaf`` (instantaneous angular frequency: along time), all anti-wrapped and,
+    with ``weighting="magnitude"``, weighted by the true magnitude normalised to mean 1 per example;
+    ``ri`` (L1 of real and imaginary parts) and ``consistency`` (L1 between the head's complex frames and
+    the STFT of the audio actually generated). The ``edge`` frames at each end, whose true STFT needs
+    samples outside the segment, are left out.
+    """
+
+    def __init__(self, spec: MelSpec, weighting: str = "magnitude"):
+        super().__init__()
+        if weighting not in PHASE_WEIGHTINGS:
+            raise GanvoiceError(
+                f"unknown phase weighting {weighting!r}; known: {', '.join(PHASE_WEIGHTINGS)}"
+            )
+        self.spec, self.weighting = spec, weighting
+        self.edge = math.ceil(spec.padding / spec.hop_length)
+
+    def _trim(self, x: Tensor) -> Tensor:
+        return x[..., self.edge : x.shape[-1] - self.edge]
+
+    def forward(
+        self, frames: Tensor, real: Tensor, fake: Tensor, names: tuple[str, ...]
+    ) -> dict[str, Tensor]:
+        bins = frames.shape[1] // 3
+        magnitude, re, im = (self._trim(part.float()) for part in frames.split(bins, dim=1))
+        true = self._trim(mel_aligned_stft(real, self.spec))
+        true_magnitude = true.abs()
+        weight = torch.ones_like(true_magnitude)
+        if self.weighting == "magnitude":
+            weight = true_magnitude / true_magnitude.mean(dim=(1, 2), keepdim=True).clamp_min(1e-8)
+        out: dict[str, Tensor] = {}
+        if "amplitude" in names:
+            floor = STFT_MAGNITUDE_FLOOR
+            out["amplitude"] = F.mse_loss(
+                torch.log(magnitude.clamp_min(floor)), torch.log(true_magnitude + floor)
+            )
+        if {"ip", "gd", "iaf"} & set(names):
+            phase, true_phase = torch.atan2(im, re), torch.angle(true)
+            error = phase - true_phase
+            if "ip" in names:
+                out["ip"] = torch.mean(weight * anti_wrap(error))
+            if "gd" in names:
+                pair = 0.5 * (weight[:, 1:] + weight[:, :-1])
+                out["gd"] = torch.mean(pair * anti_wrap(torch.diff(error, dim=1)))
+            if "iaf" in names:
+                pair = 0.5 * (weight[..., 1:] + weight[..., :-1])
+                out["iaf"] = torch.mean(pair * anti_wrap(torch.diff(error, dim=2)))
+        if "ri" in names:
+            out["ri"] = F.l1_loss(re, true.real) + F.l1_loss(im, true.imag)
+        if "consistency" in names:
+            generated = self._trim(mel_aligned_stft(fake, self.spec))
+            out["consistency"] = F.l1_loss(re, generated.real) + F.l1_loss(im, generated.imag)
+        return out
 
 
 def weights_from(overrides: dict[str, float] | None) -> dict[str, float]:

@@ -62,11 +62,18 @@ class Generator(Streamable, nn.Module):
         y, new_state = chain_stream(self.layers, x, state)
         return y.squeeze(1), new_state
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, with_frames: bool = False) -> Tensor | tuple[Tensor, Tensor | None]:
+        if with_frames:  # through forward, so a DDP wrapper sees the call
+            return self.forward_with_frames(x)
         frames = x.shape[-1]
         padded = F.pad(x, (0, self.lookahead_frames), value=self.pad_value)
         y, _ = self.stream(padded, self.init_state(x.shape[0], x.device, x.dtype))
         return y[:, self.delay_samples : self.delay_samples + frames * self.hop_length]
+
+    def forward_with_frames(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``(audio, frames)``: ``frames`` are the spectral frames ``[B, 3 * K, T]`` aligned with ``x``'s
+        frames (magnitude, real, imaginary) for generators with a spectral head, else None."""
+        return self.forward(x), None
 
     def describe(self) -> dict:
         """Facts about this generator that travel with a checkpoint or an exported model."""

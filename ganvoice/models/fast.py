@@ -3,22 +3,32 @@
 Vocos-style (Siuzdak 2023) but streaming: every depthwise convolution is causal with a small, configurable
 lookahead, and the inverse STFT is a matmul with a windowed inverse-real-DFT basis followed by an
 overlap-add whose tail lives in the streaming state (no ``torch.istft``, so it exports to plain ONNX ops).
+
+Options (see :mod:`ganvoice.models.spectral`): ``magnitude`` (``learned`` | ``pinv_residual`` | ``pinv``),
+``phase_head`` (``angle`` | ``ri``) and ``consistency_iterations`` unrolled consistency layers of
+``consistency_lookahead`` frames each (0 = off); their delay is part of the model's delay.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganvoice.models.base import Generator, GeneratorConfig, register_generator
-from ganvoice.models.streaming import DelayLine, State, Streamable, StreamingConv1d
-
-MAX_LOG_MAGNITUDE = math.log(100.0)
+from ganvoice.models.spectral import ConsistencyLayer, OverlapAdd, SpectrumHead
+from ganvoice.models.streaming import (
+    DelayLine,
+    State,
+    Streamable,
+    StreamingConv1d,
+    WithDelayedInput,
+    chain_delay,
+    chain_stream,
+    state_shapes_of,
+)
 
 
 @dataclass
@@ -30,6 +40,10 @@ class FastConfig(GeneratorConfig):
     lookahead_frames: int = 1
     head_n_fft: int = 1024
     layer_scale: float = 0.1
+    magnitude: str = "learned"
+    phase_head: str = "angle"
+    consistency_iterations: int = 0
+    consistency_lookahead: int = 1
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -75,79 +89,6 @@ class ConvNeXtBlock(Streamable, nn.Module):
         return self.skip(x) + self._mlp(self.dwconv(x))
 
 
-def half_inverse_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine and sine bases ``[K, K]`` (``K = n_fft / 2 + 1``) of the inverse real DFT, half length.
-
-    For ``c = re @ cos`` and ``s = im @ sin`` the frame is ``x[n] = c[n] - s[n]`` for ``n <= n_fft / 2`` and
-    ``x[n_fft - n] = c[n] + s[n]``: the symmetry halves both the weights and the work of a full basis.
-    """
-    bins = n_fft // 2 + 1
-    k = np.arange(bins)[:, None]
-    n = np.arange(bins)[None, :]
-    scale = np.full((bins, 1), 2.0 / n_fft)
-    scale[0] = scale[-1] = 1.0 / n_fft
-    angle = 2.0 * np.pi * k * n / n_fft
-    return scale * np.cos(angle), scale * np.sin(angle)
-
-
-def synthesis_window(n_fft: int, hop: int) -> np.ndarray:
-    """Periodic Hann window divided by the overlap-added squared window (constant at ``hop = n_fft / 4``)."""
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
-    envelope = (window**2).reshape(-1, hop).sum(axis=0).mean()
-    return window / envelope
-
-
-class ISTFTHead(Streamable, nn.Module):
-    """``[B, dim, T]`` -> log-magnitude and phase -> inverse STFT -> audio ``[B, 1, T * hop]``.
-
-    Overlap-add emits ``hop`` samples per frame and keeps ``n_fft - hop`` in state; delay
-    ``(n_fft - hop) / 2`` samples relative to frames centred like the mel analysis.
-    """
-
-    def __init__(self, dim: int, n_fft: int, hop: int):
-        super().__init__()
-        if n_fft % hop:
-            raise ValueError("head_n_fft must be a multiple of hop_length")
-        self.n_fft, self.hop, self.upsample = n_fft, hop, hop
-        self.out = nn.Linear(dim, n_fft + 2)
-        cos_basis, sin_basis = half_inverse_dft_bases(n_fft)
-        self.register_buffer("cos_basis", torch.tensor(cos_basis, dtype=torch.float32), persistent=False)
-        self.register_buffer("sin_basis", torch.tensor(sin_basis, dtype=torch.float32), persistent=False)
-        window = torch.tensor(synthesis_window(n_fft, hop), dtype=torch.float32)
-        self.register_buffer("window", window, persistent=False)
-
-    @property
-    def delay(self) -> int:
-        return (self.n_fft - self.hop) // 2
-
-    def state_shapes(self) -> list[tuple[int, ...]]:
-        return [(1, self.n_fft - self.hop)]
-
-    def frames(self, x: Tensor) -> Tensor:
-        """``[B, dim, T]`` -> windowed time-domain frames ``[B, T, n_fft]``."""
-        log_magnitude, phase = self.out(x.transpose(1, 2)).chunk(2, dim=-1)
-        magnitude = torch.exp(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE))
-        even = (magnitude * torch.cos(phase)) @ self.cos_basis
-        odd = (magnitude * torch.sin(phase)) @ self.sin_basis
-        second_half = torch.flip((even + odd)[..., 1:-1], dims=[-1])
-        return torch.cat([even - odd, second_half], dim=-1) * self.window
-
-    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        frames = self.frames(x)
-        batch, length = frames.shape[0], frames.shape[1] * self.hop
-        parts = self.n_fft // self.hop
-        ola = 0.0
-        for r in range(parts):
-            piece = frames[..., r * self.hop : (r + 1) * self.hop].reshape(batch, 1, length)
-            ola = ola + F.pad(piece, (r * self.hop, (parts - 1 - r) * self.hop))
-        tail = self.n_fft - self.hop
-        ola = torch.cat([ola[..., :tail] + state[0], ola[..., tail:]], dim=-1)
-        return ola[..., :length], [ola[..., length:]]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
-
-
 def split_lookahead(total: int, kernel_size: int, slots: int) -> list[int]:
     """Spread ``total`` lookahead frames over ``slots`` convolutions, earliest first (each <= k - 1)."""
     out = []
@@ -177,8 +118,33 @@ class FastGenerator(Generator):
             for la in lookaheads[1:]
         )
         self.final_norm = ChannelLayerNorm(config.dim, eps=1e-6)
-        self.head = ISTFTHead(config.dim, config.head_n_fft, spec.hop_length)
-        self.layers = [self.embed, self.norm, *self.blocks, self.final_norm, self.head]
+        self.head = SpectrumHead(config.dim, config.head_n_fft, spec, config.magnitude, config.phase_head)
+        if config.consistency_iterations < 0:
+            raise ValueError("consistency_iterations must be >= 0")
+        self.consistency = nn.ModuleList(
+            ConsistencyLayer(config.head_n_fft, spec.hop_length, config.consistency_lookahead)
+            for _ in range(config.consistency_iterations)
+        )
+        self.synthesis = OverlapAdd(config.head_n_fft, spec.hop_length)
+        backbone = [self.embed, self.norm, *self.blocks, self.final_norm]
+        if self.head.uses_mel:
+            if config.conditioning != "mel":
+                raise ValueError("a pinv magnitude needs mel conditioning")
+            backbone = [WithDelayedInput(backbone, config.in_channels)]
+        self.spectral_layers = [*backbone, self.head]
+        self.layers = [*self.spectral_layers, *self.consistency, self.synthesis]
+
+    def forward_with_frames(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Offline run that also returns the head's frames ``[B, 3 * K, T]`` aligned with ``x``'s frames."""
+        frames = x.shape[-1]
+        padded = F.pad(x, (0, self.lookahead_frames), value=self.pad_value)
+        state = self.init_state(x.shape[0], x.device, x.dtype)
+        count = sum(len(state_shapes_of(m)) for m in self.spectral_layers)
+        head_frames, _ = chain_stream(self.spectral_layers, padded, state[:count])
+        y, _ = chain_stream(self.layers[len(self.spectral_layers) :], head_frames, state[count:])
+        audio = y.squeeze(1)[:, self.delay_samples : self.delay_samples + frames * self.hop_length]
+        shift = chain_delay(self.spectral_layers)
+        return audio, head_frames[..., shift : shift + frames]
 
 
 register_generator("fast", FastConfig)(FastGenerator)

@@ -258,3 +258,28 @@ class ParallelMean(Streamable, nn.Module):
 
 class LeakyReLU(nn.LeakyReLU):
     """Plain leaky ReLU (stateless; named for readability in model definitions)."""
+
+
+class WithDelayedInput(Streamable):
+    """Runs ``body`` (streamable layers) and appends its own input, delayed to the body's delay, as channels.
+
+    ``[B, C, T] -> [B, C_body + C, T]``. A plain object, not a module: the body's modules stay registered
+    where their owner put them (their checkpoint keys do not move).
+    """
+
+    def __init__(self, body: list, channels: int):
+        self.body = body
+        self.skip = DelayLine(channels, chain_delay(body))
+
+    @property
+    def delay(self) -> int:
+        return chain_delay(self.body)
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [s for m in self.body for s in state_shapes_of(m)] + self.skip.state_shapes()
+
+    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        count = sum(len(state_shapes_of(m)) for m in self.body)
+        y, body_state = chain_stream(self.body, x, state[:count])
+        skip, skip_state = self.skip.stream(x, state[count:])
+        return torch.cat([y, skip], dim=1), body_state + skip_state

@@ -56,6 +56,7 @@ class TrainSection:
     gan_start_step: int = 0  # steps before it use only the spectral losses (no discriminator work)
     adversarial: str = "lsgan"
     loss_weights: dict[str, float] = field(default_factory=dict)
+    phase_weighting: str = "magnitude"  # head-frame phase terms: "magnitude" (true |X|, mean 1) or "none"
     precision: str = "fp32"
     seed: int = 0
     log_every: int = 50
@@ -127,13 +128,29 @@ def recipe_from_dict(data: dict, name: str = "recipe") -> Recipe:
 def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     """Read a TOML recipe, merge ``overrides`` (a dict shaped like the file), check it."""
     path = Path(path)
+    data = _read_with_base(path, seen=())
+    data.setdefault("name", path.stem)
+    return recipe_from_dict(deep_merge(data, overrides or {}), name=path.stem)
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict:
+    """The TOML at ``path``; a top-level ``base = "other.toml"`` (relative to it) is read first and
+    this file's tables are merged over it (recursively: a base may have a base)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GanvoiceError(f"no recipe at {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise GanvoiceError(f"recipe {path}: {exc}") from None
-    return recipe_from_dict(deep_merge(data, overrides or {}), name=path.stem)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in seen:
+        raise GanvoiceError(f"recipe {path}: base {base} includes itself")
+    parent = _read_with_base(base_path, (*seen, path.resolve()))
+    parent.pop("name", None)
+    return deep_merge(parent, data)
 
 
 def parse_assignment(text: str) -> dict:
@@ -156,7 +173,7 @@ def parse_assignment(text: str) -> dict:
 
 def check_recipe(recipe: Recipe) -> None:
     """Build every config once so bad values fail now, in one line, not mid-run."""
-    from ganvoice.losses import adversarial, weights_from
+    from ganvoice.losses import PHASE_WEIGHTINGS, adversarial, weights_from
     from ganvoice.models.base import make_config
     from ganvoice.models.discriminators import make_discriminator_config
 
@@ -168,6 +185,8 @@ def check_recipe(recipe: Recipe) -> None:
     adversarial(recipe.train.adversarial)
     weights_from(recipe.train.loss_weights)
     train, data = recipe.train, recipe.data
+    if train.phase_weighting not in PHASE_WEIGHTINGS:
+        raise GanvoiceError(f"recipe: train.phase_weighting must be one of {', '.join(PHASE_WEIGHTINGS)}")
     if train.precision not in PRECISIONS:
         raise GanvoiceError(f"recipe: train.precision must be one of {', '.join(PRECISIONS)}")
     if generator_config.conditioning == "noise" and train.gan_start_step > 0:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganvoice.losses import Adversarial, MelL1Loss, MultiResolutionSTFTLoss, feature_matching
+from ganvoice.losses import (
+    PHASE_TERMS,
+    Adversarial,
+    MelL1Loss,
+    MultiResolutionSTFTLoss,
+    PhaseLosses,
+    feature_matching,
+)
 from ganvoice.models.base import Generator
 from ganvoice.models.discriminators import DiscriminatorSet
 
@@ -55,9 +62,16 @@ class StepSetup:
     gan_start_step: int
     conditioning: str
     grad_clip: float
+    phase_loss: PhaseLosses | None = None
     device_type: str = "cpu"
     bf16: bool = False
-    names: tuple[str, ...] = field(default=("mel", "mrstft", "adv", "fm"))
+
+    @property
+    def phase_terms(self) -> tuple[str, ...]:
+        """The head-frame terms this recipe weights (computed only when weighted)."""
+        if self.phase_loss is None or self.conditioning != "mel":
+            return ()
+        return tuple(name for name in PHASE_TERMS if self.weights.get(name, 0.0) > 0.0)
 
     def autocast(self):
         if not self.bf16:
@@ -72,13 +86,17 @@ def train_step(state: TrainState, cond: Tensor, real: Tensor, setup: StepSetup) 
     """
     gan = state.step >= setup.gan_start_step
     with setup.autocast():
-        fake = state.g_model(cond)
+        fake, frames = (
+            state.g_model(cond, with_frames=True) if setup.phase_terms else (state.g_model(cond), None)
+        )
     fake = fake.float()
     logs: dict[str, float] = {}
     real_features = None
     if gan:
         logs["disc"], logs["grad_norm_d"], real_features = _discriminator_update(state, real, fake, setup)
     terms = _generator_terms(state, fake, real, real_features, gan, setup)
+    if frames is not None:
+        terms.update(setup.phase_loss(frames, real, fake, setup.phase_terms))
     total = sum(setup.weights[name] * value for name, value in terms.items())
     state.opt_g.zero_grad(set_to_none=True)
     total.backward()

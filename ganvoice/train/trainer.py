@@ -27,8 +27,15 @@ from torch.utils.data import DataLoader
 from ganvoice.data import SegmentDataset, StepSampler, collate, limit_numpy_blas_threads, worker_init
 from ganvoice.errors import GanvoiceError
 from ganvoice.fileio import atomic_write_text
-from ganvoice.losses import MelL1Loss, MultiResolutionSTFTLoss, adversarial, weights_from
-from ganvoice.models.base import build_generator, make_config
+from ganvoice.losses import (
+    PHASE_TERMS,
+    MelL1Loss,
+    MultiResolutionSTFTLoss,
+    PhaseLosses,
+    adversarial,
+    weights_from,
+)
+from ganvoice.models.base import Generator, build_generator, make_config
 from ganvoice.models.discriminators import build_discriminators
 from ganvoice.train import checkpoint as ckpt
 from ganvoice.train.config import Recipe
@@ -164,12 +171,26 @@ def make_setup(recipe: Recipe, state: TrainState, device: torch.device) -> StepS
         adversarial=adversarial(recipe.train.adversarial),
         mel_loss=MelL1Loss(spec).to(device),
         stft_loss=MultiResolutionSTFTLoss().to(device),
+        phase_loss=_phase_loss(recipe, state, spec),
         gan_start_step=recipe.train.gan_start_step,
         conditioning=state.generator.conditioning,
         grad_clip=recipe.optim.grad_clip,
         device_type=device.type,
         bf16=recipe.train.precision == "bf16",
     )
+
+
+def _phase_loss(recipe: Recipe, state: TrainState, spec) -> PhaseLosses | None:
+    """The head-frame losses when the recipe weights any; the generator must expose its frames."""
+    weights = weights_from(recipe.train.loss_weights)
+    if not any(weights[name] > 0 for name in PHASE_TERMS):
+        return None
+    if type(state.generator).forward_with_frames is Generator.forward_with_frames:
+        raise GanvoiceError(
+            f"recipe: the phase losses ({', '.join(PHASE_TERMS)}) need a generator with a spectral head "
+            f"(fast), not {recipe.generator.variant!r}"
+        )
+    return PhaseLosses(spec, recipe.train.phase_weighting)
 
 
 # ------------------------------------------------------------------------------------------- data

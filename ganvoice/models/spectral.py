@@ -1,0 +1,257 @@
+"""Spectral parts of the frame-rate generators: a spectrum head, consistency layers, the overlap-add.
+
+Frames flow between them as ``[B, 3 * K, T]`` (``K = n_fft / 2 + 1`` bins): the target magnitude ``A``,
+then the real and imaginary parts of the complex spectrum ``A * exp(i * phase)``. Frame ``t`` covers the
+same samples as mel frame ``t`` (the mel analysis rule in :mod:`ganvoice.mel`), so ``A`` can be the mel's
+pseudo-inverse and the phase losses compare with the true STFT taken with the mel's framing.
+
+- :class:`SpectrumHead`: features (and, for the ``pinv`` magnitudes, the log-mel) -> frames.
+- :class:`ConsistencyLayer`: one unrolled, chunk-invariant Griffin-Lim-style step (RTISI-LA with
+  ``lookahead`` frames): re-analyse each frame from the least-squares overlap-add of its neighbours, keep
+  the phase, restore the target magnitude. Delay ``lookahead`` frames.
+- :class:`OverlapAdd`: frames -> audio through a half-length inverse real DFT and an overlap-add whose
+  tail lives in the streaming state (plain matmuls: exports to ONNX without ``DFT`` ops).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganvoice.mel import MelSpec, analysis_window, mel_filterbank
+from ganvoice.models.streaming import DelayLine, State, Streamable
+
+MAGNITUDES = ("learned", "pinv_residual", "pinv")
+PHASE_HEADS = ("angle", "ri")
+MAX_LOG_MAGNITUDE = math.log(100.0)
+PINV_FLOOR = 1e-5  # the pseudo-inverse magnitude's floor (it is negative or zero above fmax)
+UNIT_EPS = 1e-9  # keeps the length of an (R, I) pair away from zero when normalising it
+
+
+def half_inverse_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine and sine bases ``[K, K]`` (``K = n_fft / 2 + 1``) of the inverse real DFT, half length.
+
+    For ``c = re @ cos`` and ``s = im @ sin`` the frame is ``x[n] = c[n] - s[n]`` for ``n <= n_fft / 2`` and
+    ``x[n_fft - n] = c[n] + s[n]``: the symmetry halves both the weights and the work of a full basis.
+    """
+    bins = n_fft // 2 + 1
+    k = np.arange(bins)[:, None]
+    n = np.arange(bins)[None, :]
+    scale = np.full((bins, 1), 2.0 / n_fft)
+    scale[0] = scale[-1] = 1.0 / n_fft
+    angle = 2.0 * np.pi * k * n / n_fft
+    return scale * np.cos(angle), scale * np.sin(angle)
+
+
+def forward_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[n_fft, K]`` bases of the forward real DFT: ``re = x @ cos``, ``im = -(x @ sin)``."""
+    n = np.arange(n_fft)[:, None]
+    k = np.arange(n_fft // 2 + 1)[None, :]
+    angle = 2.0 * np.pi * n * k / n_fft
+    return np.cos(angle), np.sin(angle)
+
+
+def hann(n_fft: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+
+
+def synthesis_window(n_fft: int, hop: int) -> np.ndarray:
+    """Periodic Hann window divided by the overlap-added squared window (constant at ``hop = n_fft / 4``)."""
+    window = hann(n_fft)
+    envelope = (window**2).reshape(-1, hop).sum(axis=0).mean()
+    return window / envelope
+
+
+def mel_pseudo_inverse(spec: MelSpec) -> np.ndarray:
+    """``[K, n_mels]`` pseudo-inverse of the mel filterbank: ``magnitude ~ pinv @ mel``."""
+    return np.linalg.pinv(mel_filterbank(spec))
+
+
+def unit(re: Tensor, im: Tensor) -> tuple[Tensor, Tensor]:
+    """``(cos, sin)`` of the angle of ``re + i im`` without ``atan2`` (length floored by ``UNIT_EPS``)."""
+    length = torch.sqrt(re * re + im * im + UNIT_EPS)
+    return re / length, im / length
+
+
+def frames_to_time(re: Tensor, im: Tensor, cos_basis: Tensor, sin_basis: Tensor) -> Tensor:
+    """Spectra ``[..., K]`` -> real frames ``[..., n_fft]`` through the half-length inverse DFT."""
+    even = re @ cos_basis
+    odd = im @ sin_basis
+    second_half = torch.flip((even + odd)[..., 1:-1], dims=[-1])
+    return torch.cat([even - odd, second_half], dim=-1)
+
+
+class SpectrumHead(Streamable, nn.Module):
+    """Features ``[B, dim (+ n_mels), T]`` -> frames ``[B, 3 * K, T]`` (magnitude, real, imaginary).
+
+    ``magnitude``: ``learned`` (the net predicts the log-magnitude), ``pinv`` (the mel's pseudo-inverse
+    exactly: the net learns phase only; the log-mel arrives after the features, delayed to their frame),
+    ``pinv_residual`` (log-pinv plus a learned residual). ``phase_head``: ``angle`` (a phase value, through
+    cos/sin) or ``ri`` (an (R, I) pair normalised to unit length: no ``atan2`` anywhere in the graph).
+    """
+
+    def __init__(self, dim: int, n_fft: int, spec: MelSpec, magnitude: str, phase_head: str):
+        super().__init__()
+        if magnitude not in MAGNITUDES or phase_head not in PHASE_HEADS:
+            raise ValueError(f"magnitude must be one of {MAGNITUDES}, phase_head one of {PHASE_HEADS}")
+        self.bins, self.dim = n_fft // 2 + 1, dim
+        self.magnitude, self.phase_head, self.log_base = magnitude, phase_head, spec.log_base
+        magnitude_outputs = 0 if magnitude == "pinv" else self.bins
+        phase_outputs = self.bins * (2 if phase_head == "ri" else 1)
+        self.out = nn.Linear(dim, magnitude_outputs + phase_outputs)
+        if self.uses_mel:
+            pinv = torch.tensor(mel_pseudo_inverse(spec), dtype=torch.float32)
+            self.register_buffer("pinv", pinv, persistent=False)
+
+    @property
+    def uses_mel(self) -> bool:
+        return self.magnitude != "learned"
+
+    def _pinv_log_magnitude(self, mel: Tensor) -> Tensor:
+        linear = torch.exp(mel) if self.log_base == "e" else torch.pow(10.0, mel)
+        return torch.log(torch.clamp(self.pinv @ linear, min=PINV_FLOOR))
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = self.out(x[:, : self.dim].transpose(1, 2)).transpose(1, 2)
+        if self.magnitude == "pinv":
+            log_magnitude, phase = self._pinv_log_magnitude(x[:, self.dim :]), outputs
+        else:
+            log_magnitude, phase = outputs[:, : self.bins], outputs[:, self.bins :]
+            if self.magnitude == "pinv_residual":
+                log_magnitude = log_magnitude + self._pinv_log_magnitude(x[:, self.dim :])
+        magnitude = torch.exp(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE))
+        if self.phase_head == "ri":
+            cos, sin = unit(phase[:, : self.bins], phase[:, self.bins :])
+        else:
+            cos, sin = torch.cos(phase), torch.sin(phase)
+        return torch.cat([magnitude, magnitude * cos, magnitude * sin], dim=1)
+
+
+class ConsistencyLayer(Streamable, nn.Module):
+    """One unrolled consistency iteration over frames ``[B, 3 * K, T] -> [B, 3 * K, T]``; delay ``lookahead``.
+
+    For each frame ``j`` the segment it covers is rebuilt as the least-squares overlap-add of the windowed
+    frames ``j - (n_fft / hop - 1) ... j + lookahead`` (divided by the summed squared window of the frames
+    present), windowed and transformed; its phase is kept with frame ``j``'s target magnitude. All frames
+    are updated in parallel from the previous layer's frames, so chunked == offline. State: the last
+    ``n_fft / hop - 1 + lookahead`` windowed time frames and ``lookahead`` frames of target magnitude.
+    """
+
+    def __init__(self, n_fft: int, hop: int, lookahead: int):
+        super().__init__()
+        if n_fft % hop or lookahead < 0:
+            raise ValueError("n_fft must be a multiple of hop, lookahead >= 0")
+        self.n_fft, self.hop, self.lookahead = n_fft, hop, lookahead
+        self.bins, self.parts = n_fft // 2 + 1, n_fft // hop
+        self.history = self.parts - 1 + lookahead
+        window = hann(n_fft)
+        cos_i, sin_i = half_inverse_dft_bases(n_fft)
+        cos_f, sin_f = forward_dft_bases(n_fft)
+        for name, value in {
+            "window": window,
+            "cos_inverse": cos_i,
+            "sin_inverse": sin_i,
+            "cos_forward": cos_f * self._analysis_gain(window)[:, None],
+            "sin_forward": sin_f * self._analysis_gain(window)[:, None],
+        }.items():
+            self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
+        self.target = DelayLine(self.bins, lookahead)
+
+    def _analysis_gain(self, window: np.ndarray) -> np.ndarray:
+        """``window / (summed squared window of frames j - parts + 1 ... j + lookahead)`` per sample."""
+        squared = (window**2).reshape(self.parts, self.hop)
+        total = np.zeros_like(squared)
+        for block in range(self.parts):
+            for shift in range(block - self.parts + 1, min(block, self.lookahead) + 1):
+                total[block] += squared[block - shift]
+        return window / np.maximum(total.reshape(-1), 1e-8)
+
+    @property
+    def delay(self) -> int:
+        return self.lookahead
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.n_fft, self.history)] + self.target.state_shapes()
+
+    def _overlap(self, full: Tensor, count: int) -> Tensor:
+        """Windowed frames ``[B, n_fft, history + T]`` -> summed neighbours of the ``T`` centre frames."""
+        blocks = full.reshape(full.shape[0], self.parts, self.hop, full.shape[-1])
+        centre = self.parts - 1
+        rows = []
+        for block in range(self.parts):
+            total = 0.0
+            for shift in range(block - self.parts + 1, min(block, self.lookahead) + 1):
+                start = centre + shift
+                total = total + blocks[:, block - shift, :, start : start + count]
+            rows.append(total)
+        return torch.cat(rows, dim=1)
+
+    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        magnitude, re, im = x.split(self.bins, dim=1)
+        time = frames_to_time(re.transpose(1, 2), im.transpose(1, 2), self.cos_inverse, self.sin_inverse)
+        windowed = (time * self.window).transpose(1, 2)
+        full = torch.cat([state[0], windowed], dim=-1)
+        segments = self._overlap(full, x.shape[-1]).transpose(1, 2)
+        cos, sin = unit(segments @ self.cos_forward, -(segments @ self.sin_forward))
+        target, target_state = self.target.stream(magnitude, state[1:])
+        out = torch.cat([target, target * cos.transpose(1, 2), target * sin.transpose(1, 2)], dim=1)
+        return out, [full[..., full.shape[-1] - self.history :], *target_state]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
+
+
+class OverlapAdd(Streamable, nn.Module):
+    """Frames ``[B, 3 * K, T]`` -> audio ``[B, 1, T * hop]`` (inverse real DFT, window, overlap-add).
+
+    Emits ``hop`` samples per frame and keeps ``n_fft - hop`` in state; delay ``(n_fft - hop) / 2``
+    samples relative to frames centred like the mel analysis.
+    """
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        if n_fft % hop:
+            raise ValueError("head_n_fft must be a multiple of hop_length")
+        self.n_fft, self.hop, self.upsample = n_fft, hop, hop
+        self.bins = n_fft // 2 + 1
+        cos_basis, sin_basis = half_inverse_dft_bases(n_fft)
+        self.register_buffer("cos_basis", torch.tensor(cos_basis, dtype=torch.float32), persistent=False)
+        self.register_buffer("sin_basis", torch.tensor(sin_basis, dtype=torch.float32), persistent=False)
+        window = torch.tensor(synthesis_window(n_fft, hop), dtype=torch.float32)
+        self.register_buffer("window", window, persistent=False)
+
+    @property
+    def delay(self) -> int:
+        return (self.n_fft - self.hop) // 2
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [(1, self.n_fft - self.hop)]
+
+    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        _, re, im = x.transpose(1, 2).split(self.bins, dim=-1)
+        frames = frames_to_time(re, im, self.cos_basis, self.sin_basis) * self.window
+        batch, length = frames.shape[0], frames.shape[1] * self.hop
+        parts = self.n_fft // self.hop
+        ola = 0.0
+        for r in range(parts):
+            piece = frames[..., r * self.hop : (r + 1) * self.hop].reshape(batch, 1, length)
+            ola = ola + F.pad(piece, (r * self.hop, (parts - 1 - r) * self.hop))
+        tail = self.n_fft - self.hop
+        ola = torch.cat([ola[..., :tail] + state[0], ola[..., tail:]], dim=-1)
+        return ola[..., :length], [ola[..., length:]]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
+
+
+def mel_aligned_stft(audio: Tensor, spec: MelSpec) -> Tensor:
+    """``audio [B, N]`` -> complex STFT ``[B, K, N // hop]`` framed exactly like the mel (float32)."""
+    pad_mode = spec.pad_mode if spec.pad_mode == "reflect" else "constant"
+    x = F.pad(audio.float().unsqueeze(1), (spec.padding, spec.padding), mode=pad_mode).squeeze(1)
+    window = torch.tensor(analysis_window(spec), dtype=torch.float32, device=audio.device)
+    stft = torch.stft(x, spec.n_fft, spec.hop_length, spec.n_fft, window, center=False, return_complex=True)
+    return stft[..., : spec.num_frames(audio.shape[-1])]
