@@ -22,14 +22,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from ganvoice.errors import DeviceError, GanvoiceError
+from ganvoice.realtime.blockstep import MODES, BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import MicSource, Prefetcher, Source
 
-MODES = ("callback", "buffered")
 #: Default audio rendered ahead in buffered mode (seconds).
 DEFAULT_PREFILL_S = 0.1
 #: Blocks of frames gathered from a live source before sound starts in callback mode.
@@ -154,6 +152,7 @@ class Player:
         self._threads: list[threading.Thread] = []
         self._prefetcher: Prefetcher | None = None
         self._ring: Ring | None = None
+        self._step: BlockStep | None = None
         self._stop = threading.Event()
         self._done = threading.Event()
         self._error: BaseException | None = None
@@ -171,7 +170,6 @@ class Player:
         self.engine.prepare(rate, cfg.blocksize)
         self.rate, self.channels = rate, channels
         self._block_s = cfg.blocksize / rate
-        self._mono = np.zeros(cfg.blocksize, dtype=np.float32)
         self._remaining = math.inf if cfg.duration is None else round(cfg.duration * rate)
         self._blocks_started = False
         if self.mic is not None:
@@ -228,6 +226,7 @@ class Player:
                 source, self._cushion + ahead, self._frames_per_block, self._poll_s
             )
         engine.set_source(feed)
+        self._step = BlockStep(engine, cfg.blocksize, "callback")
         engine.buffer_samples = round(self._cushion * engine.hop_out) + self._live_extra()
         self._available = feed.available
 
@@ -236,7 +235,10 @@ class Player:
         cfg, engine = self.config, self.engine
         engine.set_source(self.source)
         self._prefill = round((DEFAULT_PREFILL_S if cfg.prefill is None else cfg.prefill) * self.rate)
-        self._ring = Ring(1, self._prefill + RING_SPARE_BLOCKS * cfg.blocksize)
+        self._step = BlockStep(
+            engine, cfg.blocksize, "buffered", self._prefill + RING_SPARE_BLOCKS * cfg.blocksize
+        )
+        self._ring = self._step.ring
         self._cushion = self._prefill
         engine.buffer_samples = self._prefill + self._live_extra()
         self._available = self._ring.available
@@ -250,20 +252,19 @@ class Player:
 
     # -- threads -------------------------------------------------------------------------------------
     def _worker(self) -> None:
-        engine, ring, block = self.engine, self._ring, np.zeros(self.config.blocksize, dtype=np.float32)
+        engine, ring, step, blocksize = self.engine, self._ring, self._step, self.config.blocksize
         try:
             while not self._stop.is_set():
-                if ring.free() < len(block):
+                if ring.free() < blocksize:
                     time.sleep(self._poll_s)
                     continue
                 start = time.perf_counter()
-                got = engine.fill(block)
+                got = step.render()
                 if got:
                     self.stats.record(1000.0 * (time.perf_counter() - start))
-                    ring.put(block[:got])
                 if engine.finished:
                     break
-                if got < len(block):
+                if got < blocksize:
                     time.sleep(self._poll_s)
         except BaseException as exc:  # noqa: BLE001 -- raised again by wait()
             self._error = exc
@@ -318,13 +319,11 @@ class Player:
             stats.blocks += 1
             if status.output_underflow:
                 stats.device_underflows += 1
-            mono = self._mono[:frames]
             if not self._blocks_started and not self._gate_open():
-                mono.fill(0.0)
+                outdata.fill(0.0)
                 got, ended = frames, False
             else:
-                got, ended = self._produce(mono)
-            outdata[:] = mono[:, None]
+                got, ended = self._step.play(outdata)
             if got < frames and not ended:
                 stats.starved += 1
             self._remaining -= frames
@@ -350,15 +349,6 @@ class Player:
 
     def _source_ended(self) -> bool:
         return self._ring.closed if self._ring is not None else self.engine.source.finished
-
-    def _produce(self, mono: np.ndarray) -> tuple[int, bool]:
-        """Fill ``mono``; returns (real samples, whether the stream has ended)."""
-        if self._ring is None:
-            got = self.engine.fill(mono)
-            return got, self.engine.finished
-        got = self._ring.read(mono)
-        mono[got:] = 0.0
-        return got, self._ring.finished
 
     # -- control -------------------------------------------------------------------------------------
     def _failure(self) -> BaseException | None:

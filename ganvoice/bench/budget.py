@@ -17,9 +17,10 @@ from ganvoice.bench.jack import JACK_DEVICE, JackServer, jack_missing
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import BenchModel
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import CALLBACK_CHANNELS, MODES
+from ganvoice.bench.runners import CALLBACK_CHANNELS
 from ganvoice.bench.stream import BLOCK_SIZES
 from ganvoice.errors import GanvoiceError
+from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.player import DEFAULT_PREFILL_S, import_sounddevice
 

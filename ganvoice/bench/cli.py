@@ -18,13 +18,14 @@ from ganvoice.bench.compare import CompareConfig, run_compare
 from ganvoice.bench.first_audio import FirstAudioConfig, run_first_audio
 from ganvoice.bench.models import COMPARE_VARIANTS, DEFAULT_VARIANT, REFERENCE_VARIANT, resolve_models
 from ganvoice.bench.report import Result
-from ganvoice.bench.runners import MODES, PROVIDER_CHOICES, resolve_providers
+from ganvoice.bench.runners import PROVIDER_CHOICES, resolve_providers
 from ganvoice.bench.stream import BLOCK_SIZES, StreamConfig, run_stream
 from ganvoice.bench.suite import FULL, QUICK, SuiteRequest, run_suite
 from ganvoice.bench.throughput import DEFAULT_THREADS, ThroughputConfig, run_throughput
 from ganvoice.bench.xruns import PERIODS, XrunsConfig, run_xruns
 from ganvoice.errors import GanvoiceError
 from ganvoice.fileio import atomic_write_text
+from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.player import DEFAULT_PREFILL_S
 
 PRINT_CHOICES = ("both", "json", "markdown", "none")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import DEFAULT_VARIANT, REFERENCE_VARIANT, BenchModel, find_variant
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import BlockDriver, OrtOffline, resolve_providers, session_settings, timed
+from ganvoice.bench.runners import BlockTimer, OrtOffline, resolve_providers, session_settings, timed
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.bench.timing import block_times, spread
 from ganvoice.errors import GanvoiceError
@@ -54,7 +54,7 @@ COLUMNS = [
 class _Entry:
     model: BenchModel
     offline: OrtOffline
-    driver: BlockDriver
+    driver: BlockTimer
     offline_xrt: list[float]
     stream_xrt: list[float]
 
@@ -64,7 +64,7 @@ def _entries(models: list[BenchModel], config: CompareConfig, provider: str) -> 
     for model in models:
         frames = conditioning(model.metadata, frames_for(model.metadata, config.seconds), config.seed)
         offline = OrtOffline(model, frames, provider, config.threads)
-        driver = BlockDriver(model, frames, config.block, "callback", provider, config.threads)
+        driver = BlockTimer(model, frames, config.block, "callback", provider, config.threads)
         entries.append(_Entry(model, offline, driver, [], []))
     return entries
 

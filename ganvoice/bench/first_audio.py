@@ -21,13 +21,13 @@ import numpy as np
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import BenchModel
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import MODES, RING_BLOCKS, resolve_providers
+from ganvoice.bench.runners import RING_BLOCKS, resolve_providers
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.bench.timing import spread
 from ganvoice.errors import GanvoiceError
+from ganvoice.realtime.blockstep import MODES, BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.player import DEFAULT_PREFILL_S
-from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import MelSource
 
 MS = 1000.0
@@ -68,15 +68,14 @@ def _start(model: BenchModel, frames: np.ndarray, mode: str, config: FirstAudioC
     engine.set_source(MelSource(frames, loop=True))
     opened = time.perf_counter()
     out = np.zeros(config.block, dtype=np.float32)
+    prefill = max(1, round(config.prefill * engine.sample_rate))
+    step = BlockStep(engine, config.block, mode, prefill + RING_BLOCKS * config.block)
     if mode == "buffered":
-        prefill = max(1, round(config.prefill * engine.sample_rate))
-        ring = Ring(1, prefill + RING_BLOCKS * config.block)
-        work = np.zeros(config.block, dtype=np.float32)
-        while ring.available() < prefill:
-            ring.put(work[: engine.fill(work)])
-        ring.read(out)
+        while step.ring.available() < prefill:
+            step.render()
+        step.play(out)
     else:
-        while engine.fill(out) == 0:
+        while step.play(out)[0] == 0:
             pass
     return opened - start, time.perf_counter() - opened
 

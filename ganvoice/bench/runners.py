@@ -1,4 +1,4 @@
-"""What the benchmarks time: an offline ONNX Runtime run, a torch eager run, and the engine's block path.
+"""What the benchmarks time: an offline ONNX Runtime run, a torch eager run, and the player's block step.
 
 Each runner is built (sessions opened, inputs made) before timing starts; calling it runs the timed work.
 """
@@ -11,16 +11,15 @@ import numpy as np
 
 from ganvoice.bench.models import ORIGIN_RANDOM, BenchModel
 from ganvoice.modelmeta import INPUT_NAME, OUTPUT_NAME
+from ganvoice.realtime.blockstep import BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import open_model
-from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import MelSource
 
 #: Output channels of the emulated audio callback (a stereo device, as the player uses).
 CALLBACK_CHANNELS = 2
 #: Blocks of room in the emulated buffered-mode ring.
 RING_BLOCKS = 4
-MODES = ("callback", "buffered")
 MS = 1000.0
 
 
@@ -116,13 +115,14 @@ def timed(run) -> float:
     return elapsed
 
 
-class BlockDriver:
-    """The engine's own block path, driven the way the player's audio callback drives it (no device).
+class BlockTimer:
+    """Times the player's own block step (:class:`~ganvoice.realtime.blockstep.BlockStep`), no device.
 
-    ``callback`` mode: the callback runs :meth:`Engine.fill` into the block and copies it to the
-    (stereo) output. ``buffered`` mode: a worker step fills a block and puts it into a ring, then the
-    callback only reads the ring and copies. ``compute_ms`` is the model work per block (in the callback,
-    or in the worker); ``callback_ms`` is the time spent inside the callback.
+    ``callback`` mode: each block is one :meth:`BlockStep.play` into a (stereo) output, as the player's
+    audio callback runs it. ``buffered`` mode: the worker's :meth:`BlockStep.render`, then the callback's
+    :meth:`BlockStep.play` from the ring. ``compute_ms`` is the model work per block (in the callback, or
+    in the worker); ``callback_ms`` is the time spent inside the callback. :attr:`out` holds the last
+    block played.
     """
 
     def __init__(
@@ -131,11 +131,9 @@ class BlockDriver:
         self.model, self.block, self.mode = model, block, mode
         self.engine = Engine(model.path, provider, threads, max_block=block)
         self.engine.set_source(MelSource(frames, loop=True))
+        self.step = BlockStep(self.engine, block, mode, RING_BLOCKS * block)
         self.period_ms = MS * block / self.engine.sample_rate
-        self._mono = np.zeros(block, dtype=np.float32)
-        self._out = np.zeros((block, CALLBACK_CHANNELS), dtype=np.float32)
-        self._work = np.zeros(block, dtype=np.float32)
-        self._ring = Ring(1, RING_BLOCKS * block)
+        self.out = np.zeros((block, CALLBACK_CHANNELS), dtype=np.float32)
         self.compute_ms: list[float] = []
         self.callback_ms: list[float] = []
 
@@ -154,19 +152,15 @@ class BlockDriver:
 
     def _callback_step(self) -> tuple[float, float]:
         start = time.perf_counter()
-        self.engine.fill(self._mono)
-        self._out[:] = self._mono[:, None]
+        self.step.play(self.out)
         elapsed = time.perf_counter() - start
         return elapsed, elapsed
 
     def _buffered_step(self) -> tuple[float, float]:
         start = time.perf_counter()
-        got = self.engine.fill(self._work)
-        self._ring.put(self._work[:got])
+        self.step.render()
         worked = time.perf_counter()
-        n = self._ring.read(self._mono)
-        self._mono[n:] = 0.0
-        self._out[:] = self._mono[:, None]
+        self.step.play(self.out)
         return worked - start, time.perf_counter() - worked
 
     def stream_xrt(self) -> float:

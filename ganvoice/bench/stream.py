@@ -1,9 +1,10 @@
 """``stream``: per-block compute time for each block size, in the engine's callback and buffered modes.
 
-No device is needed: :class:`~ganvoice.bench.runners.BlockDriver` drives the engine's block path the way
-the player's audio callback does, unpaced. All configurations advance round-robin (``rounds`` slices), so
-machine noise spreads over them alike. Times are reported in ms and as a fraction of the block period
-(``frac_p99`` < 1 means the 99th-percentile block is computed in less time than it plays).
+No device is needed: :class:`~ganvoice.bench.runners.BlockTimer` times the player's own block step
+(:class:`~ganvoice.realtime.blockstep.BlockStep`), unpaced. All configurations advance round-robin
+(``rounds`` slices), so machine noise spreads over them alike. Times are reported in ms and as a
+fraction of the block period (``frac_p99`` < 1 means the 99th-percentile block is computed in less
+time than it plays).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import asdict, dataclass
 from ganvoice.bench.machine import describe_machine
 from ganvoice.bench.models import BenchModel
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import MODES, BlockDriver, resolve_providers, session_settings
+from ganvoice.bench.runners import BlockTimer, resolve_providers, session_settings
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.bench.timing import block_times
 from ganvoice.errors import GanvoiceError
+from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.model import open_model
 
 BLOCK_SIZES = (64, 128, 256, 512, 1024)
@@ -65,18 +67,18 @@ COLUMNS = [
 ]
 
 
-def _drivers(models: list[BenchModel], config: StreamConfig, providers: list[str]) -> list[BlockDriver]:
+def _drivers(models: list[BenchModel], config: StreamConfig, providers: list[str]) -> list[BlockTimer]:
     drivers = []
     for model in models:
         frames = conditioning(model.metadata, frames_for(model.metadata, SOURCE_SECONDS), config.seed)
         for provider in providers:
             for mode in config.modes:
                 for block in config.block_sizes:
-                    drivers.append(BlockDriver(model, frames, block, mode, provider, config.threads))
+                    drivers.append(BlockTimer(model, frames, block, mode, provider, config.threads))
     return drivers
 
 
-def _blocks(driver: BlockDriver, seconds: float) -> int:
+def _blocks(driver: BlockTimer, seconds: float) -> int:
     return max(1, math.ceil(seconds * driver.engine.sample_rate / driver.block))
 
 
@@ -113,11 +115,11 @@ def run_stream(models: list[BenchModel], config: StreamConfig) -> Result:
     )
 
 
-def _sample_key(driver: BlockDriver) -> str:
+def _sample_key(driver: BlockTimer) -> str:
     return f"{driver.model.label} {driver.provider} {driver.mode} {driver.block}"
 
 
-def _row(driver: BlockDriver, threads: int) -> dict:
+def _row(driver: BlockTimer, threads: int) -> dict:
     compute = block_times(driver.compute_ms)
     callback = block_times(driver.callback_ms)
     return {

@@ -16,9 +16,9 @@ from ganvoice.bench.jack import JACK_DEVICE, REALTIME_PRIORITY, CpuLoad, JackSer
 from ganvoice.bench.machine import describe_machine, usable_cores
 from ganvoice.bench.models import BenchModel
 from ganvoice.bench.report import Column, Result
-from ganvoice.bench.runners import MODES
 from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.errors import GanvoiceError
+from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.player import DEFAULT_PREFILL_S, Player, PlayerConfig
 from ganvoice.realtime.sources import MelSource
