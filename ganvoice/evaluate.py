@@ -2,6 +2,8 @@
 
 The model runs through ONNX Runtime twice per clip: streaming (``--chunk-frames`` frames per call, the
 realtime engine's default of one frame) and offline. Griffin-Lim (32 iterations) on the same mel is the floor.
+A non-intrusive MOS (DNSMOS overall, ``speechmos``) scores each system and the recordings themselves, over
+the clips joined into ~10 s items (its absolute level depends on the recording conditions: compare rows).
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from ganvoice.corpus.manifest import MANIFEST_NAME, manifest_file, read_manifest
 from ganvoice.errors import GanvoiceError
 from ganvoice.fileio import atomic_write
 from ganvoice.mel import MelAnalyzer
-from ganvoice.metrics import all_metrics, griffin_lim
+from ganvoice.metrics import all_metrics, dnsmos, griffin_lim
 from ganvoice.onnxgraph import OnnxGenerator
 
 SYNTHETIC_SOURCES = ("espeak", "flite", "festival")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 METRICS = ("pesq_wb", "stoi", "mel_l1", "mrstft")
 METRIC_PACKAGES = ("pesq", "pystoi", "librosa")
+MOS_PACKAGE = "speechmos"
+RECORDINGS = "recordings"
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,9 @@ def select_clips(data: str, split: str, max_clips: int, include_synthetic: bool 
     return clips[:max_clips]
 
 
-def require_metric_packages() -> None:
+def require_metric_packages(mos: bool = True) -> None:
     """The metrics come from the [dev] extra: say which package is missing before any work is done."""
-    for package in METRIC_PACKAGES:
+    for package in METRIC_PACKAGES + ((MOS_PACKAGE,) if mos else ()):
         if importlib.util.find_spec(package) is None:
             raise GanvoiceError(
                 f"'ganvoice eval' needs {package}; install it with: pip install 'ganvoice[dev]'"
@@ -75,9 +79,15 @@ def _interleave(groups: list[list[EvalClip]]) -> list[list[EvalClip]]:
 
 
 def evaluate_model(
-    model: str, clips: list[EvalClip], chunk_frames: int = 1, max_seconds: float = 6.0, baseline: bool = True
+    model: str,
+    clips: list[EvalClip],
+    chunk_frames: int = 1,
+    max_seconds: float = 6.0,
+    baseline: bool = True,
+    mos: bool = False,
 ) -> dict:
-    """Per-clip and mean metrics for the streaming and offline model (and Griffin-Lim)."""
+    """Per-clip and mean metrics for the streaming and offline model (and Griffin-Lim); with ``mos`` the
+    DNSMOS of each system and of the recordings (``means["recordings"]``)."""
     generator = OnnxGenerator(model)
     meta = generator.metadata
     if meta.conditioning != "mel" or meta.mel is None:
@@ -85,7 +95,7 @@ def evaluate_model(
             f"{model}: eval needs a mel-conditioned model (this one is {meta.conditioning!r})"
         )
     analyzer = MelAnalyzer(meta.mel)
-    per_clip = []
+    per_clip, signals = [], defaultdict(list)
     for clip in tqdm(clips, desc="eval", unit="clip"):
         audio = load_audio(clip.path, meta.sample_rate)[: int(max_seconds * meta.sample_rate)]
         mel = analyzer(audio)
@@ -101,11 +111,16 @@ def evaluate_model(
         row = {"clip": str(clip.path), "source": clip.source}
         for system, estimate in outputs.items():
             row[system] = all_metrics(reference, estimate, meta.mel)
+            signals[system].append(estimate)
+        signals[RECORDINGS].append(reference)
         per_clip.append(row)
     if not per_clip:
         raise GanvoiceError("every evaluation clip was too short")
     systems = [s for s in ("streaming", "offline", "griffin_lim") if s in per_clip[0]]
     means = {s: {m: _nanmean([row[s][m] for row in per_clip]) for m in METRICS} for s in systems}
+    if mos:
+        for system in (*systems, RECORDINGS):
+            means.setdefault(system, {})["dnsmos"] = dnsmos(signals[system], meta.sample_rate)
     return {
         "model": str(model),
         "clips": len(per_clip),
@@ -121,12 +136,13 @@ def _nanmean(values: list[float]) -> float:
 
 
 def markdown_table(result: dict) -> str:
+    columns = [*METRICS, "dnsmos"]
     lines = [
-        "| system | PESQ (wb) ↑ | STOI ↑ | mel L1 ↓ | MR-STFT ↓ |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| system | PESQ (wb) ↑ | STOI ↑ | mel L1 ↓ | MR-STFT ↓ | DNSMOS ↑ |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for system, values in result["means"].items():
-        cells = " | ".join(f"{values[m]:.3f}" for m in METRICS)
+        cells = " | ".join(f"{values[m]:.3f}" if m in values else "–" for m in columns)
         lines.append(f"| {system} | {cells} |")
     return "\n".join(lines)
 
@@ -147,14 +163,26 @@ def write_json_atomic(path: str, data: dict) -> None:
 @click.option("--chunk-frames", default=1, show_default=True, type=click.IntRange(1), help="Streaming chunk.")
 @click.option("--include-synthetic", is_flag=True, help="Also evaluate espeak/flite/festival clips.")
 @click.option("--no-griffin-lim", is_flag=True, help="Skip the Griffin-Lim baseline.")
+@click.option("--no-mos", is_flag=True, help="Skip DNSMOS (speechmos).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the results as JSON.")
 def evaluate(
-    model, data, split, max_clips, max_seconds, chunk_frames, include_synthetic, no_griffin_lim, json_out
+    model,
+    data,
+    split,
+    max_clips,
+    max_seconds,
+    chunk_frames,
+    include_synthetic,
+    no_griffin_lim,
+    no_mos,
+    json_out,
 ):
-    """PESQ, STOI, mel L1 and MR-STFT distance of MODEL (streaming and offline) next to Griffin-Lim."""
-    require_metric_packages()
+    """PESQ, STOI, mel L1, MR-STFT distance and DNSMOS of MODEL (streaming, offline) next to Griffin-Lim."""
+    require_metric_packages(mos=not no_mos)
     clips = select_clips(data, split, max_clips, include_synthetic)
-    result = evaluate_model(model, clips, chunk_frames, max_seconds, baseline=not no_griffin_lim)
+    result = evaluate_model(
+        model, clips, chunk_frames, max_seconds, baseline=not no_griffin_lim, mos=not no_mos
+    )
     result["split"] = split
     click.echo(f"{result['clips']} clips of {data} (split {split}), streaming chunk {chunk_frames} frame(s)")
     click.echo(markdown_table(result))

@@ -13,6 +13,8 @@ from ganvoice.audio import resample
 from ganvoice.mel import MelAnalyzer, MelSpec
 
 PESQ_RATE = 16000  # wide-band PESQ is defined at 16 kHz
+DNSMOS_RATE = 16000
+DNSMOS_ITEM_SECONDS = 10.0  # DNSMOS scores 9.01 s windows: short clips are joined into items this long
 MRSTFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 LOG_EPS = 1e-7
 
@@ -106,3 +108,29 @@ def all_metrics(reference: np.ndarray, estimate: np.ndarray, spec: MelSpec) -> d
         "mel_l1": mel_l1(reference, estimate, spec),
         "mrstft": mrstft_distance(reference, estimate),
     }
+
+
+def mos_items(
+    signals: list[np.ndarray], sample_rate: int, seconds: float = DNSMOS_ITEM_SECONDS
+) -> list[np.ndarray]:
+    """Clips -> 16 kHz float32 items of about ``seconds`` each (clips joined in order, clipped to [-1, 1])."""
+    items, current, length = [], [], 0
+    target = int(seconds * DNSMOS_RATE)
+    for signal in signals:
+        clip = resample(np.asarray(signal, dtype=np.float32), sample_rate, DNSMOS_RATE)
+        current.append(np.clip(clip, -1.0, 1.0))
+        length += len(clip)
+        if length >= target:
+            items.append(np.concatenate(current))
+            current, length = [], 0
+    if current and (length >= target // 2 or not items):
+        items.append(np.concatenate(current))
+    return items
+
+
+def dnsmos(signals: list[np.ndarray], sample_rate: int) -> float:
+    """DNSMOS P.835 overall MOS (``speechmos``, ONNX models in its wheel) averaged over ~10 s items."""
+    from speechmos import dnsmos as speechmos_dnsmos
+
+    scores = [speechmos_dnsmos.run(item, DNSMOS_RATE)["ovrl_mos"] for item in mos_items(signals, sample_rate)]
+    return float(np.mean(scores)) if scores else math.nan

@@ -20,10 +20,23 @@ FRAMES = 70
 CHUNKINGS = [[1], [2], [3], [7], [16], [64]] + [
     np.random.default_rng(seed).integers(1, 20, size=12).tolist() for seed in range(3)
 ]
+# every magnitude / phase-head option and consistency layers of lookahead 0, 1 and 2
+FAST_SPECTRAL_OPTIONS = [
+    {"magnitude": "pinv", "phase_head": "ri", "consistency_iterations": 1, "consistency_lookahead": 1},
+    {
+        "magnitude": "pinv_residual",
+        "phase_head": "angle",
+        "consistency_iterations": 2,
+        "consistency_lookahead": 0,
+    },
+    {"magnitude": "learned", "phase_head": "ri", "consistency_iterations": 1, "consistency_lookahead": 2},
+    {"magnitude": "pinv", "phase_head": "angle", "consistency_iterations": 0},
+]
 # small configs (many chunks): the layer structure and the delays are those of the full models
 CONFIGS = {
     "fast": [{"dim": 16, "intermediate_dim": 32, "num_blocks": 2, "lookahead_frames": la} for la in (0, 1, 2)]
-    + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, "conditioning": "noise", "latent_channels": 8}],
+    + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, "conditioning": "noise", "latent_channels": 8}]
+    + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, **options} for options in FAST_SPECTRAL_OPTIONS],
     "hifigan-v1": [{"upsample_initial_channel": 16}],
     "hifigan-v2": [{"upsample_initial_channel": 32}],
     "hifigan-v3": [{"upsample_initial_channel": 32}],

@@ -13,6 +13,7 @@ import torch
 from synthetic_corpus import write_corpus
 
 from ganvoice.errors import GanvoiceError
+from ganvoice.losses import PHASE_TERMS
 from ganvoice.train import checkpoint as ckpt
 from ganvoice.train import trainer
 from ganvoice.train.config import deep_merge, load_recipe
@@ -26,6 +27,10 @@ SMALL_MSD = {"scales": 1, "channels": [16] * 7, "groups": [1, 4, 4, 4, 4, 4, 1]}
 TINY_FAST = {"dim": 16, "intermediate_dim": 32, "num_blocks": 1, "head_n_fft": 512}
 TINY = {
     "fast": {"generator": {"config": TINY_FAST}, "discriminators": {"mpd": SMALL_MPD, "mrd": SMALL_MRD}},
+    "fast-phase": {
+        "generator": {"config": {**TINY_FAST, "head_n_fft": 1024}},
+        "discriminators": {"mpd": SMALL_MPD, "mrd": SMALL_MRD},
+    },
     "fast-noise": {
         "generator": {"config": TINY_FAST},
         "discriminators": {"mpd": SMALL_MPD, "mrd": SMALL_MRD},
@@ -89,6 +94,8 @@ def test_recipe_trains_two_steps(name, manifest, tmp_path):
     assert "adv" in result.history[-1] and "disc" in result.history[-1]
     if result.state.generator.conditioning == "mel":
         assert {"mel", "mrstft", "fm"} <= set(result.history[-1])
+        weighted_phase_terms = {k for k, v in recipe.train.loss_weights.items() if k in PHASE_TERMS and v > 0}
+        assert weighted_phase_terms <= set(result.history[-1])
     else:
         assert "mel" not in result.history[-1]
     for before, after in (

@@ -104,6 +104,10 @@ class SpectrumHead(Streamable, nn.Module):
         phase_outputs = self.bins * (2 if phase_head == "ri" else 1)
         self.out = nn.Linear(dim, magnitude_outputs + phase_outputs)
         if self.uses_mel:
+            if n_fft != spec.n_fft:
+                raise ValueError(
+                    f"magnitude {magnitude!r} needs head_n_fft == the mel's n_fft ({spec.n_fft})"
+                )
             pinv = torch.tensor(mel_pseudo_inverse(spec), dtype=torch.float32)
             self.register_buffer("pinv", pinv, persistent=False)
 

@@ -190,6 +190,9 @@ def _phase_loss(recipe: Recipe, state: TrainState, spec) -> PhaseLosses | None:
             f"recipe: the phase losses ({', '.join(PHASE_TERMS)}) need a generator with a spectral head "
             f"(fast), not {recipe.generator.variant!r}"
         )
+    head_n_fft = getattr(state.generator.config, "head_n_fft", spec.n_fft)
+    if head_n_fft != spec.n_fft:
+        raise GanvoiceError(f"recipe: the phase losses need head_n_fft == the mel's n_fft ({spec.n_fft})")
     return PhaseLosses(spec, recipe.train.phase_weighting)
 
 
