@@ -188,6 +188,22 @@ def test_fine_tuning_loads_weights_and_rejects_other_variants(manifest, tmp_path
         run_training(wider, RunOptions(manifest, tmp_path / "wider", init=base.checkpoint))
 
 
+def test_compact_checkpoint_continues_step_and_schedule(manifest, tmp_path):
+    """The compact checkpoint (fp16 weights, no optimizer state) goes on at its step and learning rate."""
+    recipe = tiny_recipe("fast-phase", train={"max_steps": 3, "gan_start_step": 100}, optim={"lr_decay": 0.5})
+    full = run_training(recipe, RunOptions(data=manifest, out=tmp_path / "a", progress=False))
+    compact = ckpt.save_finetune_checkpoint(full.checkpoint, tmp_path / "compact.pt")
+    assert compact.stat().st_size < 0.6 * full.checkpoint.stat().st_size
+    longer = tiny_recipe("fast-phase", train={"max_steps": 5, "gan_start_step": 100}, optim={"lr_decay": 0.5})
+    result = run_training(longer, RunOptions(data=manifest, out=tmp_path / "b", continue_from=compact))
+    assert [logs["step"] for logs in result.history] == [4, 5] and result.step == 5
+    assert result.history[0]["lr_g"] == pytest.approx(recipe.optim.lr_g * 0.5**4)
+    fresh = run_training(longer, RunOptions(data=manifest, out=tmp_path / "c", init=compact))
+    assert fresh.history[0]["step"] == 1 and fresh.history[0]["lr_g"] == pytest.approx(
+        recipe.optim.lr_g * 0.5
+    )
+
+
 def test_existing_run_needs_resume(manifest, tmp_path):
     run_training(tiny_recipe("seed-mlp"), RunOptions(data=manifest, out=tmp_path, progress=False))
     with pytest.raises(GanvoiceError, match="pass --resume"):

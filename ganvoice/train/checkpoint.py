@@ -155,10 +155,14 @@ FINETUNE_KEYS = (
     "step",
 )
 FINETUNE_KEYS += ("generator_info", "discriminator_config", "recipe")
+# The schedule travels too, so ``--continue`` goes on at the same step and learning rate (small dicts).
+FINETUNE_KEYS += ("scheduler_g", "scheduler_d", "best_val")
 
 
 def save_finetune_checkpoint(source: str | Path, target: str | Path, half: bool = True) -> Path:
-    """Generator + discriminator weights of ``source`` without optimizer state (what ``--init`` reads).
+    """The compact checkpoint: generator + discriminator weights of ``source``, its step, LR schedule and
+    best validation value, without optimizer state. ``--init`` reads its weights (fine-tuning from step 0);
+    ``--continue`` also resumes its step and schedule (fresh optimizer moments).
 
     ``half`` stores the weights as float16 (half the size; loading casts them back to float32).
     """

@@ -19,6 +19,13 @@ from ganvoice.train.trainer import RunOptions, run_training
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --out (if any).")
 @click.option("--max-steps", type=int, default=None, help="Train until this step (overrides the recipe).")
 @click.option("--init", type=click.Path(path_type=Path), default=None, help="Fine-tune from a checkpoint.")
+@click.option(
+    "--continue",
+    "continue_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Go on from a (compact) checkpoint's step and LR schedule, e.g. the one committed to the repo.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option(
@@ -32,6 +39,7 @@ def train(
     resume: bool,
     max_steps: int | None,
     init: Path | None,
+    continue_from: Path | None,
     device: str,
     threads: int | None,
     assignments: tuple[str, ...],
@@ -44,8 +52,17 @@ def train(
     if max_steps is not None:
         overrides = deep_merge(overrides, {"train": {"max_steps": max_steps}})
     recipe = load_recipe(config_path, overrides)
+    if init is not None and continue_from is not None:
+        raise click.UsageError("--init starts a new schedule, --continue goes on with one: choose one")
     options = RunOptions(
-        data=data, out=out, resume=resume, init=init, device=device, progress=progress, threads=threads
+        data=data,
+        out=out,
+        resume=resume,
+        init=init,
+        continue_from=continue_from,
+        device=device,
+        progress=progress,
+        threads=threads,
     )
     result = run_training(recipe, options)
     click.echo(f"step {result.step} ({result.stopped}); checkpoint: {result.checkpoint}")

@@ -52,6 +52,7 @@ class RunOptions:
     out: Path
     resume: bool = False
     init: Path | None = None
+    continue_from: Path | None = None  # a (compact) checkpoint whose step and LR schedule go on
     device: str = "auto"
     progress: bool = True
     threads: int | None = None  # torch intra-op threads (None: leave torch's default)
@@ -154,6 +155,21 @@ def restore_state(state: TrainState, payload: dict, path: Path, variant: str) ->
     state.step = int(payload["step"])
     state.best_val = float(payload.get("best_val", math.inf))
     ckpt.set_rng_state(payload["rng"])
+
+
+def continue_schedule(state: TrainState, payload: dict, path: Path, variant: str) -> None:
+    """Weights, step, LR schedules and best metric of a (compact) checkpoint; optimizer moments start
+    fresh (AdamW re-estimates them within a few hundred steps)."""
+    load_into(state, payload, path, variant)
+    state.step = int(payload["step"])
+    state.best_val = float(payload.get("best_val", math.inf))
+    pairs = ((state.opt_g, state.sched_g, "scheduler_g"), (state.opt_d, state.sched_d, "scheduler_d"))
+    for optimizer, scheduler, key in pairs:
+        if optimizer is None or not payload.get(key):
+            continue
+        scheduler.load_state_dict(payload[key])
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+            group["lr"] = lr
 
 
 def load_into(state: TrainState, payload: dict, path: Path, variant: str) -> None:
@@ -335,6 +351,11 @@ def _prepare(recipe: Recipe, options: RunOptions, state: TrainState) -> None:
     if latest is not None:
         restore_state(state, ckpt.load_checkpoint(latest), latest, variant)
         print(f"resuming from {latest} (step {state.step})", file=sys.stderr)
+    elif options.continue_from is not None:
+        continue_schedule(
+            state, ckpt.load_checkpoint(options.continue_from), Path(options.continue_from), variant
+        )
+        print(f"continuing from {options.continue_from} (step {state.step})", file=sys.stderr)
     elif options.init is not None:
         load_into(state, ckpt.load_checkpoint(options.init), Path(options.init), variant)
         print(f"fine-tuning from {options.init}", file=sys.stderr)
