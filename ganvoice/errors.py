@@ -19,3 +19,14 @@ class SpecMismatchError(GanvoiceError):
 
 class DeviceError(GanvoiceError):
     """No audio device, an unknown device, or an unavailable execution provider."""
+
+
+def renamed(old: str, new: str, where: str) -> None:
+    """The one-line note for an old name that still works: ``WHERE: 'OLD' is now 'NEW'``.
+
+    A :class:`FutureWarning`, so a user running a command sees it (once per place) and a test can
+    check for it.
+    """
+    import warnings
+
+    warnings.warn(f"{where}: {old!r} is now {new!r} (the old name still works)", FutureWarning, stacklevel=3)

@@ -89,12 +89,12 @@ class OnnxGenerator:
         return audio, new_state
 
     def flush_frames(self, batch: int) -> np.ndarray:
-        meta = self.metadata
-        return np.full((batch, meta.channels, meta.lookahead_frames), meta.pad_value, dtype=np.float32)
+        """The model's flush, ``[batch, C, flush_length]`` (:meth:`ModelMetadata.flush_frames`)."""
+        return self.metadata.flush_frames(batch)
 
     def offline(self, x: np.ndarray) -> np.ndarray:
         """Whole input from the zero state, then the flush; aligned with the input: ``[B, T * hop]``."""
-        return self.chunked(x, [x.shape[-1] + self.metadata.lookahead_frames])
+        return self.chunked(x, [x.shape[-1] + self.metadata.flush_length])
 
     def chunked(self, x: np.ndarray, chunk_sizes: list[int]) -> np.ndarray:
         """Stream ``x [B, C, T]`` (+ flush) in chunks (sizes cycled); aligned like :meth:`offline`."""

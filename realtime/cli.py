@@ -243,7 +243,7 @@ def play(
     choice = SourceChoice(input_path, mic, noise, stdin, loop, seed)
     choice.check()
     model = Path(model_path) if model_path else bundled_model(noise)
-    engine = Engine(model, provider, threads, skip_warmup=output_path is not None)
+    engine = Engine(model, provider, threads, compensate_delay=output_path is not None)
     if engine.provider_note and provider == "auto":
         click.echo(f"note: {engine.provider_note}; running on the CPU", err=True)
     source = make_source(choice, engine)
@@ -281,7 +281,7 @@ def _play_on_device(engine, source, config, demo, show_stats, stats_json) -> Non
             raise
         reason = str(exc).split(";")[0]
         click.echo(f"note: {reason}; rendering the demo to ./{DEMO_OUTPUT} instead", err=True)
-        engine.skip_warmup = True
+        engine.compensate_delay = True
         summary = render_to_file(engine, source, Path.cwd() / DEMO_OUTPUT, config.duration)
         report(summary, show_stats, stats_json)
         return
@@ -319,7 +319,7 @@ def info(model_path: str) -> None:
         f"variant:      {meta.variant} ({meta.conditioning} conditioning, {meta.channels} channels)",
         f"sample rate:  {meta.sample_rate} Hz, hop {meta.hop_length}",
         f"delay:        {meta.delay_samples} samples ({meta.delay_ms:.1f} ms), "
-        f"lookahead {meta.lookahead_frames} frames, pad value {meta.pad_value:.4f}",
+        f"flush {meta.flush_length} frames, pad value {meta.pad_value:.4f}",
         f"state:        {len(meta.state)} tensors, {sum(int(np.prod(s.shape)) for s in meta.state)} values",
         f"format:       {meta.format}, opset {meta.extra.get('opset', 'unknown')}, "
         f"ganvoice {meta.ganvoice_version or 'unknown'}",

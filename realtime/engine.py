@@ -11,7 +11,7 @@ Lifecycle (in the spirit of pedalboard)::
 Output is mono float32 at :attr:`sample_rate` (the model's rate unless :meth:`prepare` chose another;
 then soxr resamples it as a stream). The output lags the conditioning by :attr:`delay_samples`; pull
 rendering ends exactly when the last frame's audio is out (the model is flushed with
-``lookahead_frames`` frames of ``pad_value``, as offline use does).
+:meth:`ModelMetadata.flush_frames`, as offline use does).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ganvoice.errors import GanvoiceError
+from ganvoice.errors import GanvoiceError, renamed
 from ganvoice.modelmeta import ModelMetadata
 from ganvoice.realtime.model import OpenedModel, Streamer, open_model
 from ganvoice.realtime.ring import Ring
@@ -45,8 +45,9 @@ class Engine:
     ``provider``: "auto" (CUDA if it works, else CPU), "cuda" or "cpu"; ``threads``: ONNX Runtime
     intra-op threads (default 1: per-block work is small, and the audio thread must not wait on a pool).
     ``sample_rate``/``max_block``: output rate and the largest block :meth:`fill` will be asked for.
-    ``skip_warmup``: drop the first ``delay_samples`` model samples, so pulled audio lines up with
-    the input (what a rendered file wants; a device stream keeps them and states the latency).
+    ``compensate_delay``: drop the first ``delay_samples`` model samples, so pulled audio lines up with
+    the input (what a rendered file wants; a device stream keeps them and states the latency). Its old
+    name ``skip_warmup`` still works (a one-line note).
     """
 
     def __init__(
@@ -57,15 +58,19 @@ class Engine:
         *,
         sample_rate: int | None = None,
         max_block: int = 4096,
-        skip_warmup: bool = False,
+        compensate_delay: bool = False,
         resample_quality: str = RESAMPLE_QUALITY,
+        skip_warmup: bool | None = None,
     ):
+        if skip_warmup is not None:
+            renamed("skip_warmup", "compensate_delay", "Engine")
+            compensate_delay = skip_warmup
         self._opened: OpenedModel = open_model(model_path, provider, threads)
         self.model_path = str(model_path)
         self.metadata: ModelMetadata = self._opened.metadata
         self.provider: str = self._opened.provider
         self.provider_note: str = self._opened.note
-        self.skip_warmup = skip_warmup
+        self.compensate_delay = compensate_delay
         self.resample_quality = resample_quality
         self.stats = Stats()
         self.source: Source | None = None
@@ -134,11 +139,25 @@ class Engine:
             held = max(held, math.ceil(calls * len(block) * self._ratio - produced))
         return held
 
+    @property
+    def skip_warmup(self) -> bool:
+        """Old name of :attr:`compensate_delay`."""
+        renamed("Engine.skip_warmup", "compensate_delay", "Engine")
+        return self.compensate_delay
+
+    @skip_warmup.setter
+    def skip_warmup(self, value: bool) -> None:
+        renamed("Engine.skip_warmup", "compensate_delay", "Engine")
+        self.compensate_delay = value
+
     # -- latency -------------------------------------------------------------------------------------
     @property
     def delay_samples(self) -> int:
-        """Model delay at the output rate: how far the audio lags its frames (0 with ``skip_warmup``)."""
-        return 0 if self.skip_warmup else round(self.metadata.delay_samples * self._ratio)
+        """Model delay at the output rate: how far the audio lags its frames (0 with ``compensate_delay``).
+
+        Not the metadata's ``delay_samples`` (the model's own delay at the model rate) when resampling
+        or compensating: this is what a caller of :meth:`render` sees."""
+        return 0 if self.compensate_delay else round(self.metadata.delay_samples * self._ratio)
 
     @property
     def latency_samples(self) -> int:
@@ -154,7 +173,7 @@ class Engine:
         self._resampler = self._new_resampler()
         self._model_samples = 0  # model output samples produced so far
         self._frames_in = 0  # real (non-pad) frames consumed so far
-        self._pad_left = self.metadata.lookahead_frames
+        self._pad_left = self.metadata.flush_length
         self._source_done = False
         self._drained = False
         if self.source is not None:
@@ -171,14 +190,19 @@ class Engine:
         self.source = source
         self.reset()
 
-    def warm_up(self, max_block: int | None = None) -> None:
+    def prime(self, max_block: int | None = None) -> None:
         """Run the model once for each call size blocks of ``max_block`` need, then zero its state.
 
         Call before a stream starts (the source is not touched): the first callbacks then cost what
-        the later ones do.
+        the later ones do. (Not the model's delay, :attr:`compensate_delay`; not a training phase.)
         """
         frames = math.ceil((max_block or self.max_block) / self.hop_out) + 1
-        self._streamer.warm_up(frames)
+        self._streamer.prime(frames)
+
+    def warm_up(self, max_block: int | None = None) -> None:
+        """Old name of :meth:`prime`."""
+        renamed("Engine.warm_up", "prime", "Engine")
+        self.prime(max_block)
 
     @property
     def finished(self) -> bool:
@@ -204,7 +228,7 @@ class Engine:
 
     def flush(self) -> np.ndarray:
         """End a :meth:`process` stream: run the lookahead pad frames, return the last audio."""
-        pad = np.full((self.channels, self.metadata.lookahead_frames), self.metadata.pad_value, np.float32)
+        pad = self.metadata.flush_frames()
         audio = self.process(pad) if pad.shape[1] else np.zeros(0, np.float32)
         if self._resampler is not None:
             audio = np.concatenate(
@@ -285,7 +309,7 @@ class Engine:
         audio = self._streamer.run(count)
         first = self._model_samples
         self._model_samples += len(audio)
-        start = self.metadata.delay_samples if self.skip_warmup else 0
+        start = self.metadata.delay_samples if self.compensate_delay else 0
         stop = self._model_samples
         if self._source_done:  # the stream ends with the last real frame's audio
             stop = min(stop, self.metadata.delay_samples + self._frames_in * self.metadata.hop_length)

@@ -182,7 +182,7 @@ class Streamer:
         self._parity = 1 - self._parity
         return self._outputs[frames][0]
 
-    def warm_up(self, up_to: int) -> None:
+    def prime(self, up_to: int) -> None:
         """Run every binding of 1..``up_to`` frames once (on zeros), then zero the state.
 
         ONNX Runtime plans memory on the first run of each shape; doing that here keeps the first

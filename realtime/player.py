@@ -283,7 +283,7 @@ class Player:
         """Open the device, start the threads, prefill, start the stream (on failure: stop, raise)."""
         self._open()
         try:
-            self.engine.warm_up(self.config.blocksize)
+            self.engine.prime(self.config.blocksize)
             self.stats.reset()
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))

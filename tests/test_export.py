@@ -20,7 +20,7 @@ from ganvoice.onnxgraph import OnnxGenerator
 
 # Small configs keep the suite fast; the structure (and so the streaming logic) is the full one.
 SMALL = {
-    "fast": {"dim": 32, "intermediate_dim": 64, "num_blocks": 2, "lookahead_frames": 2},
+    "fast": {"dim": 32, "intermediate_dim": 64, "num_blocks": 2, "conv_lookahead_frames": 2},
     "hifigan-v1": {"upsample_initial_channel": 32},
     "hifigan-v2": {"upsample_initial_channel": 32},
     "hifigan-v3": {"upsample_initial_channel": 32},

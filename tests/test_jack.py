@@ -58,7 +58,7 @@ def offset_of(recorded: np.ndarray, template: np.ndarray) -> int:
 
 
 def renders(model, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """(streaming output from the zero state incl. the warm-up, offline render, delay_samples)."""
+    """(streaming output from the zero state incl. the delay's lead-in, offline render, delay_samples)."""
     generator = OnnxGenerator(model)
     meta = generator.metadata
     mel = MelAnalyzer(meta.mel)(audio)
@@ -69,7 +69,7 @@ def renders(model, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def assert_recording_is_the_stream(recorded, stream, offline, delay):
-    """Silence, then the warm-up, then the offline render at the declared delay, then silence."""
+    """Silence, then the delay's lead-in, then the offline render at the declared delay, then silence."""
     start = offset_of(recorded, stream)
     assert start % PERIOD == 0, start  # a stream starts on a period boundary
     assert len(recorded) >= start + len(stream), "the recording stopped before the stream ended"

@@ -66,18 +66,18 @@ def test_importing_the_runtime_does_not_import_torch():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("skip_warmup", [False, True])
+@pytest.mark.parametrize("compensate_delay", [False, True])
 @pytest.mark.parametrize("kind", ["file", "mel"])
-def test_pull_render_equals_offline(tiny_model, speech, reference, kind, skip_warmup):
+def test_pull_render_equals_offline(tiny_model, speech, reference, kind, compensate_delay):
     mel, offline, stream = reference
-    engine = Engine(tiny_model, "cpu", max_block=300, skip_warmup=skip_warmup)
+    engine = Engine(tiny_model, "cpu", max_block=300, compensate_delay=compensate_delay)
     engine.set_source(FileSource(speech[0], engine.metadata.mel) if kind == "file" else MelSource(mel))
     audio = pull_all(engine, np.random.default_rng(0))
-    expected = offline if skip_warmup else stream
+    expected = offline if compensate_delay else stream
     assert audio.shape == expected.shape
     assert np.abs(audio - expected).max() <= TOLERANCE
     assert engine.render(10).shape == (0,)
-    if not skip_warmup:  # the offline render starts exactly after the declared model delay
+    if not compensate_delay:  # the offline render starts exactly after the declared model delay
         delay = engine.metadata.delay_samples
         assert engine.delay_samples == delay
         assert np.abs(audio[delay:] - offline).max() <= TOLERANCE
@@ -85,7 +85,7 @@ def test_pull_render_equals_offline(tiny_model, speech, reference, kind, skip_wa
 
 def test_reset_starts_a_new_identical_stream(tiny_model, reference):
     mel, offline, _ = reference
-    engine = Engine(tiny_model, "cpu", skip_warmup=True)
+    engine = Engine(tiny_model, "cpu", compensate_delay=True)
     engine.set_source(MelSource(mel))
     first = engine.render(5000)
     engine.reset()
@@ -107,7 +107,7 @@ def test_process_and_flush_equal_the_streaming_output(tiny_model, reference):
 
 def test_resampled_output_matches_soxr_of_the_offline_render(tiny_model, reference):
     mel, offline, _ = reference
-    engine = Engine(tiny_model, "cpu", sample_rate=48000, max_block=256, skip_warmup=True)
+    engine = Engine(tiny_model, "cpu", sample_rate=48000, max_block=256, compensate_delay=True)
     engine.set_source(MelSource(mel))
     audio = pull_all(engine, np.random.default_rng(2))
     expected = soxr.resample(offline, RATE, 48000, RESAMPLE_QUALITY)
@@ -119,7 +119,7 @@ def test_resampled_output_matches_soxr_of_the_offline_render(tiny_model, referen
 
 def test_push_source_fed_by_another_thread(tiny_model, reference):
     mel, offline, _ = reference
-    engine = Engine(tiny_model, "cpu", max_block=256, skip_warmup=True)
+    engine = Engine(tiny_model, "cpu", max_block=256, compensate_delay=True)
     source = PushSource(engine.channels, capacity=8)
 
     def produce():

@@ -1,6 +1,6 @@
 """Streaming parity for every registered generator: chunked ``stream`` equals the offline ``forward``.
 
-For input ``x [1, C, T]``: ``forward(x)`` appends ``lookahead_frames`` frames of ``pad_value`` and drops the
+For input ``x [1, C, T]``: ``forward(x)`` appends ``flush_length`` frames of ``pad_value`` and drops the
 first ``delay_samples`` samples, so ``stream(x ++ pad)[delay : delay + T * hop]`` run in chunks of any size
 must equal it (fp32, random weights, <= 1e-5 max abs).
 """
@@ -34,7 +34,9 @@ FAST_SPECTRAL_OPTIONS = [
 ]
 # small configs (many chunks): the layer structure and the delays are those of the full models
 CONFIGS = {
-    "fast": [{"dim": 16, "intermediate_dim": 32, "num_blocks": 2, "lookahead_frames": la} for la in (0, 1, 2)]
+    "fast": [
+        {"dim": 16, "intermediate_dim": 32, "num_blocks": 2, "conv_lookahead_frames": la} for la in (0, 1, 2)
+    ]
     + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, "conditioning": "noise", "latent_channels": 8}]
     + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, **options} for options in FAST_SPECTRAL_OPTIONS],
     "hifigan-v1": [{"upsample_initial_channel": 16}],
@@ -75,7 +77,7 @@ def test_chunked_stream_equals_offline(variant, config):
         offline = generator(x)
     assert offline.shape == (1, FRAMES * generator.hop_length)
     assert offline.abs().max() > 0.05 and torch.isfinite(offline).all()  # not trivially small
-    padded = F.pad(x, (0, generator.lookahead_frames), value=generator.pad_value)
+    padded = F.pad(x, (0, generator.flush_length), value=generator.pad_value)
     delay, length = generator.delay_samples, FRAMES * generator.hop_length
     for sizes in CHUNKINGS:
         streamed = stream_in_chunks(generator, padded, sizes)[:, delay : delay + length]
@@ -90,7 +92,7 @@ def test_parity_test_can_fail():
     x = torch.randn(1, generator.channels, 20) * 2.0 - 5.0
     with torch.no_grad():
         offline = generator(x)
-        padded = F.pad(x, (0, generator.lookahead_frames), value=generator.pad_value)
+        padded = F.pad(x, (0, generator.flush_length), value=generator.pad_value)
         pieces = [
             generator.stream(padded[..., i : i + 4], generator.init_state(1))[0] for i in range(0, 21, 4)
         ]

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> None:
     path, provider, threads, block = argv[0], argv[1], int(argv[2]), int(argv[3])
     engine = Engine(path, provider, threads, max_block=block)
     meta = engine.metadata
-    frames = np.full((meta.channels, meta.lookahead_frames + 1), meta.pad_value, dtype=np.float32)
+    frames = np.full((meta.channels, meta.flush_length + 1), meta.pad_value, dtype=np.float32)
     engine.set_source(MelSource(frames, loop=True))
     opened = time.perf_counter()
     out = np.zeros(block, dtype=np.float32)

@@ -44,10 +44,9 @@ def audio_seconds(model: BenchModel, frames: np.ndarray) -> float:
 
 
 def padded_input(model: BenchModel, frames: np.ndarray) -> np.ndarray:
-    """``[1, C, T + lookahead]``: the frames and the flush, as an offline run takes them."""
-    meta = model.metadata
-    pad = np.full((meta.channels, meta.lookahead_frames), meta.pad_value, dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate([frames, pad], axis=1)[None], dtype=np.float32)
+    """``[1, C, T + flush_length]``: the frames and the flush, as an offline run takes them."""
+    padded = np.concatenate([frames, model.metadata.flush_frames()], axis=1)
+    return np.ascontiguousarray(padded[None], dtype=np.float32)
 
 
 class OrtOffline:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ganvoice.errors import GanvoiceError
+from ganvoice.errors import GanvoiceError, renamed
 from ganvoice.mel import MelSpec
 from ganvoice.models.streaming import State, Streamable, chain_delay, chain_stream, state_shapes_of
 
@@ -26,8 +26,8 @@ class Generator(Streamable, nn.Module):
 
     - ``stream(x, state) -> (audio [B, T * hop], state)``: causal; output lags by ``delay_samples``.
     - ``forward(x) -> audio [B, T * hop]``: offline, aligned with the input (no delay): the input is
-      followed by ``lookahead_frames`` frames of ``pad_value``, streamed from the zero state, and the
-      first ``delay_samples`` samples are dropped.
+      followed by the flush (:meth:`with_flush`: ``flush_length`` frames of ``pad_value``), streamed
+      from the zero state, and the first ``delay_samples`` samples are dropped.
     """
 
     variant: str = ""
@@ -51,9 +51,21 @@ class Generator(Streamable, nn.Module):
         return self.delay
 
     @property
-    def lookahead_frames(self) -> int:
-        """Frames that must follow a frame before its audio is complete (``ceil(delay / hop)``)."""
+    def flush_length(self) -> int:
+        """Frames that must follow a frame before its audio is complete (``ceil(delay / hop)``): the
+        length of the flush, as :attr:`ganvoice.modelmeta.ModelMetadata.flush_length`."""
         return math.ceil(self.delay_samples / self.hop_length)
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Old name of :attr:`flush_length`."""
+        renamed("Generator.lookahead_frames", "flush_length", "ganvoice.models")
+        return self.flush_length
+
+    def with_flush(self, x: Tensor) -> Tensor:
+        """``x [B, C, T]`` followed by the flush: ``[B, C, T + flush_length]`` (the torch twin of
+        :meth:`ganvoice.modelmeta.ModelMetadata.flush_frames`)."""
+        return F.pad(x, (0, self.flush_length), value=self.pad_value)
 
     def state_shapes(self) -> list[tuple[int, ...]]:
         return [shape for layer in self.layers for shape in state_shapes_of(layer)]
@@ -66,8 +78,7 @@ class Generator(Streamable, nn.Module):
         if with_frames:  # through forward, so a DDP wrapper sees the call
             return self.forward_with_frames(x)
         frames = x.shape[-1]
-        padded = F.pad(x, (0, self.lookahead_frames), value=self.pad_value)
-        y, _ = self.stream(padded, self.init_state(x.shape[0], x.device, x.dtype))
+        y, _ = self.stream(self.with_flush(x), self.init_state(x.shape[0], x.device, x.dtype))
         return y[:, self.delay_samples : self.delay_samples + frames * self.hop_length]
 
     def forward_with_frames(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -118,6 +129,8 @@ class VariantEntry:
 
 
 GENERATORS: dict[str, VariantEntry] = {}
+#: Config keys that were renamed: old -> new. Old recipes and checkpoints still load (a one-line note).
+RENAMED_CONFIG_KEYS = {"lookahead_frames": "conv_lookahead_frames"}
 
 
 def register_generator(name: str, config_class: type, **defaults):
@@ -143,6 +156,10 @@ def make_config(variant: str, overrides: dict | None = None) -> GeneratorConfig:
     if isinstance(values.get("mel"), dict):
         values["mel"] = MelSpec.from_dict(values["mel"])
     known = {f.name for f in fields(entry.config_class)}
+    for old, new in RENAMED_CONFIG_KEYS.items():
+        if old in values and old not in known and new in known:
+            renamed(old, new, f"generator config of {variant!r}")
+            values[new] = values.pop(old)
     unknown = sorted(set(values) - known)
     if unknown:
         raise GanvoiceError(f"unknown generator config keys for {variant!r}: {', '.join(unknown)}")

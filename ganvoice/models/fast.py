@@ -37,7 +37,7 @@ class FastConfig(GeneratorConfig):
     intermediate_dim: int = 576
     num_blocks: int = 5
     kernel_size: int = 7
-    lookahead_frames: int = 1
+    conv_lookahead_frames: int = 1
     head_n_fft: int = 1024
     layer_scale: float = 0.1
     magnitude: str = "learned"
@@ -97,7 +97,7 @@ def split_lookahead(total: int, kernel_size: int, slots: int) -> list[int]:
         out.append(take)
         total -= take
     if total:
-        raise ValueError("lookahead_frames is larger than the convolutions can provide")
+        raise ValueError("conv_lookahead_frames is larger than the convolutions can provide")
     return out
 
 
@@ -108,7 +108,7 @@ class FastGenerator(Generator):
         spec = config.spec
         super().__init__(config.in_channels, spec.hop_length, config.conditioning, config.pad_value)
         self.config = config
-        lookaheads = split_lookahead(config.lookahead_frames, config.kernel_size, config.num_blocks + 1)
+        lookaheads = split_lookahead(config.conv_lookahead_frames, config.kernel_size, config.num_blocks + 1)
         self.embed = StreamingConv1d(
             config.in_channels, config.dim, config.kernel_size, lookahead=lookaheads[0]
         )
@@ -137,7 +137,7 @@ class FastGenerator(Generator):
     def forward_with_frames(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Offline run that also returns the head's frames ``[B, 3 * K, T]`` aligned with ``x``'s frames."""
         frames = x.shape[-1]
-        padded = F.pad(x, (0, self.lookahead_frames), value=self.pad_value)
+        padded = self.with_flush(x)
         state = self.init_state(x.shape[0], x.device, x.dtype)
         count = sum(len(state_shapes_of(m)) for m in self.spectral_layers)
         head_frames, _ = chain_stream(self.spectral_layers, padded, state[:count])
