@@ -138,6 +138,7 @@ def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _finalize(model: onnx.ModelProto, metadata: ModelMetadata) -> onnx.ModelProto:
+    ModelMetadata.from_json(metadata.to_json(), source="export")  # the runtime's strict check
     model.ir_version = IR_VERSION
     del model.metadata_props[:]
     entry = model.metadata_props.add()

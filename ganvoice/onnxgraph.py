@@ -12,7 +12,14 @@ import numpy as np
 import onnxruntime as ort
 
 from ganvoice.errors import ModelFormatError
-from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata
+from ganvoice.modelmeta import (
+    INPUT_NAME,
+    METADATA_KEY,
+    ORT_TYPES,
+    ModelMetadata,
+    TensorSpec,
+    check_graph,
+)
 
 CPU = "CPUExecutionProvider"
 
@@ -36,29 +43,58 @@ def load_session(path: Path, options: ort.SessionOptions, providers: list[str]) 
 
 
 def metadata_of(session: ort.InferenceSession, source: str) -> ModelMetadata:
-    """The ganvoice metadata of an open session, checked against the graph's inputs and outputs."""
+    """The ganvoice metadata of an open session after the strict check (:mod:`ganvoice.modelmeta`).
+
+    The metadata is checked on its own, then against the graph's inputs and outputs, then one frame
+    of ``pad_value`` is run from the zero state: the audio must be ``hop_length`` samples and every
+    new state the declared shape. Anything wrong is one :class:`ModelFormatError` line.
+    """
     text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if text is None:
         raise ModelFormatError(
             f"{source}: an ONNX model without ganvoice metadata; export it with 'ganvoice export' "
             "(which stores the mel spec and the streaming state in the file)"
         )
+    return checked_metadata(session, text, source)
+
+
+def checked_metadata(session: ort.InferenceSession, text: str, source: str) -> ModelMetadata:
+    """Metadata JSON ``text`` parsed, checked, and checked against ``session``'s graph (see above)."""
     metadata = ModelMetadata.from_json(text, source=source)
-    _check_interface(session, metadata, source)
+    check_graph(metadata, _specs(session.get_inputs()), _specs(session.get_outputs()), source)
+    _probe(session, metadata, source)
     return metadata
 
 
-def _check_interface(session: ort.InferenceSession, metadata: ModelMetadata, source: str) -> None:
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    want_in = [INPUT_NAME] + [s.input for s in metadata.state]
-    want_out = [OUTPUT_NAME] + [s.output for s in metadata.state]
-    if inputs != want_in or outputs != want_out:
-        raise ModelFormatError(
-            f"{source}: graph inputs/outputs {inputs} -> {outputs} do not match its ganvoice metadata"
+def _specs(args) -> list[TensorSpec]:
+    return [
+        TensorSpec(
+            a.name, tuple(d if isinstance(d, int) else None for d in a.shape), ORT_TYPES.get(a.type, a.type)
         )
-    if metadata.conditioning == "mel" and metadata.mel is None:
-        raise ModelFormatError(f"{source}: a mel model whose metadata has no mel spec")
+        for a in args
+    ]
+
+
+def _probe(session: ort.InferenceSession, metadata: ModelMetadata, source: str) -> None:
+    """One frame from the zero state: the graph really makes ``hop_length`` samples and the declared state."""
+    feeds = {INPUT_NAME: np.full((1, metadata.channels, 1), metadata.pad_value, np.float32)}
+    feeds.update({s.input: np.zeros(s.shape, np.float32) for s in metadata.state})
+    try:
+        audio, *state = session.run(None, feeds)
+    except Exception as exc:  # noqa: BLE001 -- ORT raises several types for a graph that disagrees
+        raise ModelFormatError(
+            f"{source}: the graph does not run as its metadata says ({first_line(exc)})"
+        ) from exc
+    if audio.shape != (1, metadata.hop_length):
+        raise ModelFormatError(
+            f"{source}: one frame gives audio {list(audio.shape)}, "
+            f"its metadata says [1, {metadata.hop_length}]"
+        )
+    for info, value in zip(metadata.state, state):
+        if value.shape != info.shape:
+            raise ModelFormatError(
+                f"{source}: {info.output} is {list(value.shape)}, its metadata says {list(info.shape)}"
+            )
 
 
 def open_session(path: str | Path, providers: list[str] | None = None, threads: int | None = 1):

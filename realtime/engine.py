@@ -223,7 +223,7 @@ class Engine:
         for start in range(0, frames.shape[1], self._streamer.max_frames):
             chunk = frames[:, start : start + self._streamer.max_frames]
             self._streamer.input(chunk.shape[1])[:] = chunk
-            pieces.append(self._resample(self._streamer.run(chunk.shape[1])).copy())
+            pieces.append(self._resample(self._model_run(chunk.shape[1])).copy())
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
     def flush(self) -> np.ndarray:
@@ -306,7 +306,7 @@ class Engine:
 
     def _run(self, frames: np.ndarray, count: int) -> None:
         self._streamer.input(count)[:] = frames[:, :count]
-        audio = self._streamer.run(count)
+        audio = self._model_run(count)
         first = self._model_samples
         self._model_samples += len(audio)
         start = self.metadata.delay_samples if self.compensate_delay else 0
@@ -316,6 +316,19 @@ class Engine:
         keep = audio[max(0, start - first) : max(0, stop - first)]
         if len(keep):
             self._push_out(self._resample(keep))
+
+    def _model_run(self, count: int) -> np.ndarray:
+        """One model call on the staged frames; a non-finite result becomes silence and is counted.
+
+        NaN or infinity never reaches the device: the call's audio is zeroed, ``stats.nonfinite``
+        counts it, and the model state (which would carry the NaN on) is zeroed. No allocation.
+        """
+        audio = self._streamer.run(count)
+        if not math.isfinite(audio.sum()):
+            audio.fill(0.0)
+            self._streamer.reset()
+            self.stats.nonfinite += 1
+        return audio
 
     def _push_out(self, audio: np.ndarray) -> None:
         if len(audio):

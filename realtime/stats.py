@@ -16,7 +16,8 @@ class Stats:
     ``blocks`` counts device blocks; ``starved`` counts blocks that went (partly) silent because no
     audio was ready; ``device_underflows`` counts the underflows the audio device reported (a block
     that came late; on JACK any client's xrun is reported to every client); ``late_blocks`` counts
-    callbacks whose compute took longer than the block lasts. The summary's ``underflows`` is
+    callbacks whose compute took longer than the block lasts; ``nonfinite`` counts model calls whose
+    audio had a NaN or an infinity (played as silence). The summary's ``underflows`` is
     ``starved + device_underflows``. The writer is one thread at a time.
     """
 
@@ -29,6 +30,7 @@ class Stats:
         self.starved = 0
         self.device_underflows = 0
         self.late_blocks = 0
+        self.nonfinite = 0
         self._count = 0
         self._started = time.monotonic()
 
@@ -55,6 +57,7 @@ class Stats:
             "starved_blocks": int(self.starved),
             "device_underflows": int(self.device_underflows),
             "late_blocks": int(self.late_blocks),
+            "nonfinite_calls": int(self.nonfinite),
             "block_ms_p50": round(pick(50), 4),
             "block_ms_p99": round(pick(99), 4),
             "block_ms_max": round(float(times.max()) if len(times) else 0.0, 4),
