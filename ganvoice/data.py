@@ -1,7 +1,7 @@
 """Training data: the corpus manifest, random speech segments with their mels, and augmentation.
 
-The manifest is ``DIR/manifest.jsonl``: one JSON object per line with keys ``path`` (relative to ``DIR``),
-``seconds``, ``sample_rate``, ``source``, ``speaker``, ``split`` and ``text``.
+The manifest is ``DIR/manifest.jsonl`` (:mod:`ganvoice.corpus.manifest`, read leniently: only ``path``,
+``seconds`` and ``sample_rate`` are required, paths are resolved against ``DIR``).
 
 Every random choice (which segment of a clip, which augmentation) comes from a fresh
 ``numpy.random.default_rng([seed, draw, clip])`` where ``draw`` is the epoch (plain indexing) or a global
@@ -16,7 +16,6 @@ offset is a multiple of the hop.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,55 +25,9 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ganvoice.corpus.manifest import manifest_file
+from ganvoice.corpus.manifest import ManifestEntry, read_manifest
 from ganvoice.errors import AudioError, GanvoiceError, SpecMismatchError
 from ganvoice.mel import MelAnalyzer, MelSpec
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    """One clip as training reads it; ``path`` is absolute (resolved against the manifest's folder).
-
-    Not :class:`ganvoice.corpus.manifest.ManifestEntry`: training needs only ``path``, ``seconds`` and
-    ``sample_rate`` (the other keys default), accepts any split name, and wants the path resolved.
-    """
-
-    path: Path
-    seconds: float
-    sample_rate: int
-    source: str
-    speaker: str
-    split: str
-    text: str = ""
-
-
-def read_manifest(manifest: str | Path) -> list[ManifestEntry]:
-    """Parse ``manifest.jsonl`` (or a folder holding one); one-line :class:`GanvoiceError` on bad input."""
-    path = manifest_file(manifest)
-    if not path.is_file():
-        raise GanvoiceError(f"no manifest at {path}")
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            entries.append(
-                ManifestEntry(
-                    path=path.parent / row["path"],
-                    seconds=float(row["seconds"]),
-                    sample_rate=int(row["sample_rate"]),
-                    source=str(row.get("source", "")),
-                    speaker=str(row.get("speaker", "")),
-                    split=str(row.get("split", "train")),
-                    text=str(row.get("text", "")),
-                )
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise GanvoiceError(f"{path}:{number}: bad manifest line ({type(exc).__name__}: {exc})") from None
-    if not entries:
-        raise GanvoiceError(f"manifest {path} is empty")
-    return entries
 
 
 @dataclass
@@ -176,7 +129,10 @@ class SegmentDataset(Dataset):
         )
         self.split, self.epoch = split, 0
         self.analyzer = MelAnalyzer(self.spec)
-        entries = [e for e in read_manifest(manifest) if e.split == split]
+        entries = read_manifest(manifest, lenient=True, resolve=True)
+        if not entries:
+            raise GanvoiceError(f"manifest {manifest} is empty")
+        entries = [e for e in entries if e.split == split]
         if not entries:
             raise GanvoiceError(f"manifest {manifest} has no clips in split {split!r}")
         self.clips = self._long_enough(entries)
