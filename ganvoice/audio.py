@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ganvoice.errors import AudioError
+from ganvoice.errors import AudioError, first_line
 from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write, umask_mode
 
 #: soxr quality used for every resampling ("VHQ": very high quality, linear phase).
@@ -41,11 +41,6 @@ class AudioInfo:
     frames: int
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"{path}: no such audio file")
@@ -62,7 +57,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except _READ_ERRORS as exc:
-        raise AudioError(f"{path}: not a readable audio file ({_first_line(exc)})") from exc
+        raise AudioError(f"{path}: not a readable audio file ({first_line(exc)})") from exc
     return AudioInfo(
         seconds=info.frames / info.samplerate,
         sample_rate=int(info.samplerate),
@@ -92,7 +87,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except _READ_ERRORS as exc:
-        raise AudioError(f"{path}: not a readable audio file ({_first_line(exc)})") from exc
+        raise AudioError(f"{path}: not a readable audio file ({first_line(exc)})") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: no audio in it (0 samples)")
     if not np.isfinite(data).all():

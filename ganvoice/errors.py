@@ -21,6 +21,17 @@ class DeviceError(GanvoiceError):
     """No audio device, an unknown device, or an unavailable execution provider."""
 
 
+def first_line(text: object) -> str:
+    """The first non-blank line of ``str(text)`` (an exception's message), for one-line errors.
+
+    An exception with an empty message gives its type's name; other empty text, "unknown error".
+    """
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    if lines:
+        return lines[0]
+    return type(text).__name__ if isinstance(text, BaseException) else "unknown error"
+
+
 def renamed(old: str, new: str, where: str) -> None:
     """The one-line note for an old name that still works: ``WHERE: 'OLD' is now 'NEW'``.
 

@@ -9,7 +9,6 @@ the clips joined into ~10 s items (its absolute level depends on the recording c
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from tqdm import tqdm
 from ganvoice.audio import load_audio
 from ganvoice.corpus.manifest import MANIFEST_NAME, manifest_file, read_manifest
 from ganvoice.errors import GanvoiceError
-from ganvoice.fileio import atomic_write
+from ganvoice.fileio import atomic_write_json
 from ganvoice.mel import MelAnalyzer
 from ganvoice.metrics import all_metrics, dnsmos, griffin_lim
 from ganvoice.onnxgraph import OnnxGenerator
@@ -147,11 +146,6 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: str, data: dict) -> None:
-    with atomic_write(path, text=True) as handle:
-        json.dump(data, handle, indent=2)
-
-
 @click.command("eval")
 @click.option("--model", required=True, type=click.Path(), help="Exported ONNX model.")
 @click.option(
@@ -187,4 +181,4 @@ def evaluate(
     click.echo(f"{result['clips']} clips of {data} (split {split}), streaming chunk {chunk_frames} frame(s)")
     click.echo(markdown_table(result))
     if json_out:
-        write_json_atomic(json_out, result)
+        atomic_write_json(json_out, result)

@@ -8,6 +8,7 @@ so a reader never sees a half-written file and nothing is left behind.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -86,3 +87,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, **options) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str, **options) -> Path:
     """Write ``text`` as UTF-8 to ``path`` through :func:`atomic_write` (same options); returns the path."""
     return atomic_write_bytes(path, text.encode("utf-8"), **options)
+
+
+def atomic_write_json(path: str | os.PathLike, data: object, *, sort_keys: bool = False, **options) -> Path:
+    """Write ``data`` as indented JSON (and a final newline) through :func:`atomic_write`."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n", **options)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ganvoice.errors import ModelFormatError
+from ganvoice.errors import ModelFormatError, first_line
 from ganvoice.modelmeta import (
     INPUT_NAME,
     METADATA_KEY,
@@ -22,12 +22,6 @@ from ganvoice.modelmeta import (
 )
 
 CPU = "CPUExecutionProvider"
-
-
-def first_line(text: object) -> str:
-    """The first non-blank line of ``str(text)`` (an exception's message), for one-line errors."""
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"
 
 
 def load_session(path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:

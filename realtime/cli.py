@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from ganvoice.errors import DeviceError, GanvoiceError
-from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write, require_folder
+from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json, require_folder
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import CPU, CUDA, PROVIDERS, cuda_session, open_model
 from ganvoice.realtime.player import MODES, Player, PlayerConfig, list_devices
@@ -169,18 +169,11 @@ def _render_all(engine: Engine, limit: int | None) -> np.ndarray:
     return audio[:limit]
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON atomically (temp file beside it, then rename)."""
-    with atomic_write(path, text=True, missing_folder=FILE_FOLDER_MISSING) as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-
-
 def report(summary: dict, show: bool, json_path: str | None) -> None:
     if show:
         click.echo(markdown_table(summary), err=True)
     if json_path:
-        write_json(Path(json_path), summary)
+        atomic_write_json(json_path, summary, sort_keys=True, missing_folder=FILE_FOLDER_MISSING)
 
 
 @click.command()

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ganvoice.errors import DeviceError
+from ganvoice.errors import DeviceError, first_line
 from ganvoice.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMetadata
-from ganvoice.onnxgraph import CPU, first_line, load_session, metadata_of
+from ganvoice.onnxgraph import CPU, load_session, metadata_of
 
 PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"

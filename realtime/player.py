@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ganvoice.errors import DeviceError, GanvoiceError
+from ganvoice.errors import DeviceError, GanvoiceError, first_line
 from ganvoice.realtime.blockstep import MODES, BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.ring import Ring
@@ -75,18 +75,13 @@ def list_devices() -> str:
     return str(import_sounddevice().query_devices())
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def resolve_device(sd, device: int | str | None, kind: str) -> dict:
     """The device info for ``device`` (``None``: the default) of ``kind`` "output" or "input"."""
     channels_key = f"max_{kind}_channels"
     try:
         devices = sd.query_devices()
     except sd.PortAudioError as exc:
-        raise DeviceError(f"no audio device ({_first_line(exc)}); {NO_DEVICE_HINT}") from exc
+        raise DeviceError(f"no audio device ({first_line(exc)}); {NO_DEVICE_HINT}") from exc
     if not any(d[channels_key] > 0 for d in devices):
         raise DeviceError(f"no audio {kind} device found; {NO_DEVICE_HINT}")
     try:
@@ -196,7 +191,7 @@ class Player:
                     device=out_info["index"], channels=channels, callback=self._output_callback, **stream_args
                 )
         except (sd.PortAudioError, ValueError) as exc:
-            raise DeviceError(f"cannot open audio device {out_info['name']!r}: {_first_line(exc)}") from exc
+            raise DeviceError(f"cannot open audio device {out_info['name']!r}: {first_line(exc)}") from exc
         latency = self._stream.latency
         self.device_latency_s = float(latency[-1] if isinstance(latency, tuple) else latency)
 
