@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "play": ("ganvoice.realtime.cli:play", "base", "Stream a model to the sound card or a file."),
     "bench": ("ganvoice.bench.cli:bench", "base", "Latency and throughput benchmarks."),
     "eval": ("ganvoice.evaluate:evaluate", "dev", "Objective quality metrics of a model."),
+    "jack": ("ganvoice.realtime.jackclient:jack_command", "jack", "Run a model as a JACK client (live)."),
+    "gst-env": ("ganvoice.realtime.gst_env:gst_env", "base", "Print the GStreamer plugin environment."),
 }
 
 

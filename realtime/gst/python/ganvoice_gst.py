@@ -118,7 +118,7 @@ class GanvoiceFilter(Gst.Element):
 
     def __init__(self):
         super().__init__()
-        self.model, self.provider, self.threads = bundled(BUNDLED_MODEL), "auto", 1
+        self.props_ = {"model": bundled(BUNDLED_MODEL), "provider": "auto", "threads": 1}
         self.resynth: Resynthesizer | None = None
         self._base_pts = 0
         self._caps_error_posted = False
@@ -133,15 +133,16 @@ class GanvoiceFilter(Gst.Element):
 
     # -- properties ----------------------------------------------------------------------------------
     def do_get_property(self, prop):
-        return getattr(self, prop.name)
+        return self.props_[prop.name]
 
     def do_set_property(self, prop, value):
-        setattr(self, prop.name, value)
+        self.props_[prop.name] = value
 
     # -- state ---------------------------------------------------------------------------------------
     def do_change_state(self, transition):
         if transition == Gst.StateChange.NULL_TO_READY:
-            engine = open_engine(self, self.model, self.provider, self.threads)
+            props = self.props_
+            engine = open_engine(self, props["model"], props["provider"], props["threads"])
             if engine is None:
                 return Gst.StateChangeReturn.FAILURE
             try:
