@@ -84,6 +84,7 @@ def evaluate_model(
     max_seconds: float = 6.0,
     baseline: bool = True,
     mos: bool = False,
+    offline: bool = True,
 ) -> dict:
     """Per-clip and mean metrics for the streaming and offline model (and Griffin-Lim); with ``mos`` the
     DNSMOS of each system and of the recordings (``means["recordings"]``)."""
@@ -101,10 +102,9 @@ def evaluate_model(
         reference = audio[: mel.shape[1] * meta.hop_length]
         if mel.shape[1] < 8:
             continue
-        outputs = {
-            "streaming": generator.chunked(mel[None], [chunk_frames])[0],
-            "offline": generator.offline(mel[None])[0],
-        }
+        outputs = {"streaming": generator.chunked(mel[None], [chunk_frames])[0]}
+        if offline:
+            outputs["offline"] = generator.offline(mel[None])[0]
         if baseline:
             outputs["griffin_lim"] = griffin_lim(mel, meta.mel)
         row = {"clip": str(clip.path), "source": clip.source}

@@ -117,6 +117,8 @@ def test_a_recipe_inherits_its_base(tmp_path):
     assert recipe.name == "fast-phase"
     assert recipe.generator.config["magnitude"] == "pinv" and recipe.generator.config["dim"] == 192
     assert "mpd" in recipe.discriminators and recipe.train.loss_weights["gd"] == 100.0
+    polish = load_recipe("recipes/fast-phase-gan.toml")
+    assert sorted(polish.discriminators) == ["mrd"] and polish.generator.config["magnitude"] == "pinv"
     loop = tmp_path / "loop.toml"
     loop.write_text('base = "loop.toml"\n')
     with pytest.raises(GanvoiceError, match="includes itself"):

@@ -31,6 +31,10 @@ TINY = {
         "generator": {"config": {**TINY_FAST, "head_n_fft": 1024}},
         "discriminators": {"mpd": SMALL_MPD, "mrd": SMALL_MRD},
     },
+    "fast-phase-gan": {
+        "generator": {"config": {**TINY_FAST, "head_n_fft": 1024}},
+        "discriminators": {"mrd": SMALL_MRD},
+    },
     "fast-noise": {
         "generator": {"config": TINY_FAST},
         "discriminators": {"mpd": SMALL_MPD, "mrd": SMALL_MRD},

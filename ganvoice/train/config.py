@@ -3,7 +3,9 @@
 A recipe file has the sections ``[generator]`` (``variant`` and a free ``[generator.config]`` table of
 overrides for :func:`ganvoice.models.base.make_config`), ``[discriminators.NAME]`` (one table per
 discriminator, overrides for its config), ``[data]`` (with ``[data.source_weights]`` and
-``[data.augment]``), ``[optim]`` and ``[train]`` (with ``[train.loss_weights]``).
+``[data.augment]``), ``[optim]`` and ``[train]`` (with ``[train.loss_weights]``). A top-level
+``base = "other.toml"`` reads that recipe first and merges this one over it; ``discriminators.NAME = false``
+drops a discriminator the base has.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ def recipe_from_dict(data: dict, name: str = "recipe") -> Recipe:
         )
     sections = {key: _section(cls, data.get(key, {}), key) for key, cls in SECTIONS.items()}
     discriminators = data.get("discriminators", {})
+    if isinstance(discriminators, dict):  # `NAME = false` drops a discriminator that a base recipe has
+        discriminators = {name: table for name, table in discriminators.items() if table is not False}
     recipe = Recipe(name=str(data.get("name", name)), discriminators=discriminators, **sections)
     check_recipe(recipe)
     return recipe
