@@ -5,10 +5,10 @@ import time
 
 import sounddevice as sd
 
+from ganvoice.assets import DEMO_AUDIO, asset_path
 from ganvoice.audio import load_audio
 from ganvoice.mel import mel_spectrogram
 from ganvoice.realtime import Engine, PushSource
-from ganvoice.realtime.cli import assets_dir
 
 engine = Engine(sys.argv[1])  # checks the model, opens ONNX Runtime, preallocates
 device = sd.query_devices(kind="output")
@@ -23,7 +23,7 @@ def callback(outdata, n, time_info, status):  # no allocation, no lock, no I/O i
     outdata[:, 1:] = outdata[:, :1]  # mono model -> every channel
 
 
-speech = sys.argv[2] if len(sys.argv) > 2 else assets_dir() / "demo.wav"
+speech = sys.argv[2] if len(sys.argv) > 2 else asset_path(DEMO_AUDIO)
 mel = mel_spectrogram(load_audio(speech, engine.model_rate), engine.metadata.mel)
 chunks = [mel[:, start : start + 8] for start in range(0, mel.shape[1], 8)]  # your TTS's output
 frames.push(chunks[0])

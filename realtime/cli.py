@@ -3,170 +3,32 @@
 from __future__ import annotations
 
 import json
-import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import numpy as np
 
+from ganvoice.assets import DEMO_AUDIO, asset_path, bundled_model_path
 from ganvoice.errors import DeviceError, GanvoiceError
-from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json, require_folder
+from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json
 from ganvoice.realtime.engine import Engine
-from ganvoice.realtime.model import CPU, CUDA, PROVIDERS, cuda_session, open_model
+from ganvoice.realtime.model import PROVIDERS, open_model, provider_report
 from ganvoice.realtime.player import MODES, Player, PlayerConfig, list_devices
-from ganvoice.realtime.sources import FileSource, MelSource, MicSource, NoiseSource, PushSource, load_mel
+from ganvoice.realtime.render import render_to_file
+from ganvoice.realtime.sources import SourceChoice, feed_from_stdin, make_source
 from ganvoice.realtime.stats import markdown_table
 
-DEFAULT_MODEL = "default.onnx"
-NOISE_MODEL = "noise.onnx"
-DEMO_AUDIO = "demo.wav"
 DEMO_OUTPUT = "ganvoice-demo.wav"
-MEL_SUFFIXES = (".npy", ".npz")
-#: Samples per engine call when rendering to a file (bigger is faster; the result is the same).
-RENDER_BLOCK = 8192
-#: soundfile sample format for each output extension (wav keeps the float32 samples exactly).
-OUTPUT_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS"}
-#: Frames read from stdin at a time.
-STDIN_FRAMES = 16
-#: How long file rendering waits when a live source (stdin) has no frame yet (seconds).
-STARVED_SLEEP_S = 0.002
-
-
-def assets_dir() -> Path:
-    """The bundled assets (``ganvoice/assets``), wherever ganvoice is installed."""
-    import ganvoice
-
-    return Path(ganvoice.__file__).resolve().parent / "assets"
 
 
 def bundled_model(noise: bool) -> Path:
-    path = assets_dir() / (NOISE_MODEL if noise else DEFAULT_MODEL)
+    path = bundled_model_path(noise)
     if not path.is_file():
         raise GanvoiceError(
             f"no bundled model yet ({path} is missing: it ships with a trained release); "
             "pass --model FILE.onnx (e.g. from 'ganvoice export --variant fast --random -o g.onnx')"
         )
     return path
-
-
-@dataclass(frozen=True)
-class SourceChoice:
-    input: str | None
-    mic: bool
-    noise: bool
-    stdin: bool
-    loop: bool
-    seed: int
-
-    def check(self) -> None:
-        chosen = [name for name, on in self._flags() if on]
-        if len(chosen) > 1:
-            raise GanvoiceError(f"choose one input, not {' and '.join(chosen)}")
-
-    def _flags(self):
-        return [
-            ("--input", self.input is not None),
-            ("--mic", self.mic),
-            ("--noise", self.noise),
-            ("--stdin", self.stdin),
-        ]
-
-
-def make_source(choice: SourceChoice, engine: Engine):
-    """The source for the chosen input, checked against the model's conditioning."""
-    meta = engine.metadata
-    if meta.conditioning == "noise":
-        if choice.input or choice.mic:
-            raise GanvoiceError(f"{engine.model_path} is a noise model (it takes no audio); use --noise")
-        if choice.stdin:
-            return PushSource(meta.channels)
-        return NoiseSource(meta.channels, seed=choice.seed)
-    if choice.noise:
-        raise GanvoiceError(f"{engine.model_path} is a mel model; --noise needs a noise model (--model)")
-    if choice.mic:
-        return MicSource(meta.mel)
-    if choice.stdin:
-        return PushSource(meta.channels)
-    if choice.input is None:
-        raise GanvoiceError("choose an input: --input FILE (audio or .npy mel), --mic, --noise or --stdin")
-    if Path(choice.input).suffix.lower() in MEL_SUFFIXES:
-        return MelSource(load_mel(choice.input, meta), loop=choice.loop)
-    return FileSource(choice.input, meta.mel, loop=choice.loop)
-
-
-def _stdin_reader(source: PushSource) -> threading.Thread:
-    """A thread that pushes raw float32 frames (``channels`` values each) from stdin, then closes."""
-    frame_bytes = 4 * source.channels
-
-    def run() -> None:
-        stream = sys.stdin.buffer
-        try:
-            while True:
-                data = stream.read(frame_bytes * STDIN_FRAMES)
-                usable = len(data) - len(data) % frame_bytes
-                if usable:
-                    frames = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, source.channels)
-                    source.push(np.ascontiguousarray(frames.T))
-                if len(data) < frame_bytes * STDIN_FRAMES:
-                    break
-        finally:
-            source.close()
-
-    thread = threading.Thread(target=run, name="ganvoice-stdin", daemon=True)
-    thread.start()
-    return thread
-
-
-def render_to_file(engine: Engine, source, path: Path, duration: float | None) -> dict:
-    """Render ``source`` through the engine (faster than real time) into ``path``, atomically."""
-    from ganvoice.audio import save_audio
-
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_SUBTYPES:
-        raise GanvoiceError(f"{path}: unknown audio extension (use one of {', '.join(OUTPUT_SUBTYPES)})")
-    require_folder(path, FILE_FOLDER_MISSING)  # before rendering, not only when save_audio writes
-    if duration is None and (getattr(source, "loop", False) or isinstance(source, NoiseSource)):
-        raise GanvoiceError("an endless input (--loop or --noise) needs --duration with --output")
-    engine.prepare(engine.model_rate, RENDER_BLOCK)
-    engine.set_source(source)
-    audio = _render_all(engine, None if duration is None else round(duration * engine.sample_rate))
-    if len(audio) == 0:
-        raise GanvoiceError("nothing to write: the input made no audio")
-    save_audio(path, audio, engine.sample_rate, subtype=OUTPUT_SUBTYPES[suffix])
-    summary = engine.stats.summary()
-    seconds = len(audio) / engine.sample_rate
-    summary.update(
-        seconds=round(seconds, 3),
-        provider=engine.provider,
-        mode="render",
-        blocksize=RENDER_BLOCK,
-        sample_rate=engine.sample_rate,
-        model=engine.model_path,
-        latency_ms=0.0,
-        realtime_factor=round(summary["wall_s"] / seconds, 4) if seconds else 0.0,
-    )
-    return summary
-
-
-def _render_all(engine: Engine, limit: int | None) -> np.ndarray:
-    """Pull the engine's audio until its source ends (or ``limit`` samples), timing every block."""
-    pieces, total = [], 0
-    block = np.zeros(RENDER_BLOCK, dtype=np.float32)
-    while not engine.finished and (limit is None or total < limit):
-        start = time.perf_counter()
-        got = engine.fill(block)
-        if got:
-            engine.stats.record(1000.0 * (time.perf_counter() - start))
-            engine.stats.blocks += 1
-            pieces.append(block[:got].copy())
-            total += got
-        elif not engine.finished:
-            time.sleep(STARVED_SLEEP_S)  # a live source (stdin) has nothing yet
-    audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    return audio[:limit]
 
 
 def report(summary: dict, show: bool, json_path: str | None) -> None:
@@ -232,7 +94,7 @@ def play(
     if stats_json and not Path(stats_json).parent.is_dir():
         raise GanvoiceError(f"--stats-json {stats_json}: folder {Path(stats_json).parent} does not exist")
     if demo:
-        input_path = input_path or str(assets_dir() / DEMO_AUDIO)
+        input_path = input_path or str(asset_path(DEMO_AUDIO))
     choice = SourceChoice(input_path, mic, noise, stdin, loop, seed)
     choice.check()
     model = Path(model_path) if model_path else bundled_model(noise)
@@ -241,7 +103,7 @@ def play(
         click.echo(f"note: {engine.provider_note}; running on the CPU", err=True)
     source = make_source(choice, engine)
     if stdin:
-        _stdin_reader(source)
+        feed_from_stdin(source)
     if output_path:
         if mic:
             raise GanvoiceError("--mic needs an audio device; --output renders a file, a mel, noise or stdin")
@@ -325,20 +187,3 @@ def info(model_path: str) -> None:
         lines.append(f"extra:        {json.dumps(extra, sort_keys=True)}")
     lines.append(f"providers:    {provider_report(model_path)}")
     click.echo("\n".join(lines))
-
-
-def provider_report(model_path: str) -> str:
-    """Which execution providers can run the model here, e.g. ``CPU: yes, CUDA: no (reason)``."""
-    import onnxruntime as ort
-
-    parts = []
-    for name in ort.get_available_providers():
-        short = name.replace("ExecutionProvider", "")
-        if name == CPU:
-            parts.append(f"{short}: yes")
-        elif name == CUDA:
-            session, reason = cuda_session(model_path)
-            parts.append(f"{short}: yes" if session is not None else f"{short}: no ({reason})")
-        else:
-            parts.append(f"{short}: not checked")
-    return ", ".join(parts)

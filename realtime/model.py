@@ -200,3 +200,18 @@ class Streamer:
             for value, zeros in zip(states, self._zeros):
                 value.update_inplace(zeros)
         self._parity = 0
+
+
+def provider_report(model_path: str) -> str:
+    """Which execution providers can run the model here, e.g. ``CPU: yes, CUDA: no (reason)``."""
+    parts = []
+    for name in ort.get_available_providers():
+        short = name.replace("ExecutionProvider", "")
+        if name == CPU:
+            parts.append(f"{short}: yes")
+        elif name == CUDA:
+            session, reason = cuda_session(model_path)
+            parts.append(f"{short}: yes" if session is not None else f"{short}: no ({reason})")
+        else:
+            parts.append(f"{short}: not checked")
+    return ", ".join(parts)

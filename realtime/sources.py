@@ -10,9 +10,12 @@ frames at the pace of the world (microphone, pushes), so the player keeps a smal
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +24,9 @@ from ganvoice.errors import GanvoiceError, SpecMismatchError
 from ganvoice.mel import MelSpec, StreamingMelAnalyzer
 from ganvoice.modelmeta import ModelMetadata
 from ganvoice.realtime.ring import Ring
+
+if TYPE_CHECKING:
+    from ganvoice.realtime.engine import Engine
 
 #: Default smoothness of the latent random walk: correlation between consecutive frames.
 NOISE_SMOOTHNESS = 0.9
@@ -357,3 +363,80 @@ class Prefetcher(RingSource):
             self.error = exc
         finally:
             self._ring.close()
+
+
+# -- the player's input choice ---------------------------------------------------------------------
+#: Extensions of a mel file given as ``--input`` (the rest are audio).
+MEL_SUFFIXES = (".npy", ".npz")
+#: Frames read from stdin at a time.
+STDIN_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """Which input ``ganvoice-play`` was asked for (its flags); :func:`make_source` builds it."""
+
+    input: str | None
+    mic: bool
+    noise: bool
+    stdin: bool
+    loop: bool
+    seed: int
+
+    def check(self) -> None:
+        chosen = [name for name, on in self._flags() if on]
+        if len(chosen) > 1:
+            raise GanvoiceError(f"choose one input, not {' and '.join(chosen)}")
+
+    def _flags(self):
+        return [
+            ("--input", self.input is not None),
+            ("--mic", self.mic),
+            ("--noise", self.noise),
+            ("--stdin", self.stdin),
+        ]
+
+
+def make_source(choice: SourceChoice, engine: Engine) -> Source:
+    """The source for the chosen input, checked against the model's conditioning."""
+    meta = engine.metadata
+    if meta.conditioning == "noise":
+        if choice.input or choice.mic:
+            raise GanvoiceError(f"{engine.model_path} is a noise model (it takes no audio); use --noise")
+        if choice.stdin:
+            return PushSource(meta.channels)
+        return NoiseSource(meta.channels, seed=choice.seed)
+    if choice.noise:
+        raise GanvoiceError(f"{engine.model_path} is a mel model; --noise needs a noise model (--model)")
+    if choice.mic:
+        return MicSource(meta.mel)
+    if choice.stdin:
+        return PushSource(meta.channels)
+    if choice.input is None:
+        raise GanvoiceError("choose an input: --input FILE (audio or .npy mel), --mic, --noise or --stdin")
+    if Path(choice.input).suffix.lower() in MEL_SUFFIXES:
+        return MelSource(load_mel(choice.input, meta), loop=choice.loop)
+    return FileSource(choice.input, meta.mel, loop=choice.loop)
+
+
+def feed_from_stdin(source: PushSource) -> threading.Thread:
+    """A thread that pushes raw float32 frames (``channels`` values each) from stdin, then closes."""
+    frame_bytes = 4 * source.channels
+
+    def run() -> None:
+        stream = sys.stdin.buffer
+        try:
+            while True:
+                data = stream.read(frame_bytes * STDIN_FRAMES)
+                usable = len(data) - len(data) % frame_bytes
+                if usable:
+                    frames = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, source.channels)
+                    source.push(np.ascontiguousarray(frames.T))
+                if len(data) < frame_bytes * STDIN_FRAMES:
+                    break
+        finally:
+            source.close()
+
+    thread = threading.Thread(target=run, name="ganvoice-stdin", daemon=True)
+    thread.start()
+    return thread

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ganvoice.assets import DEMO_AUDIO, asset_path
+from ganvoice.bench.jack import JackServer, jack_missing
+from ganvoice.errors import DeviceError
+
 JACK_PERIOD = 256
-JACK_READY_TIMEOUT_S = 10.0
 _names = itertools.count()
 
 TINY_FAST = {"dim": 32, "intermediate_dim": 64, "num_blocks": 2}
@@ -65,70 +65,27 @@ def tiny_model(onnx_model) -> Path:
 @pytest.fixture(scope="session")
 def demo_wav() -> Path:
     """The bundled demo sentence (espeak-ng, 22050 Hz mono, about 3 s)."""
-    import ganvoice
-
-    return Path(ganvoice.__file__).resolve().parent / "assets" / "demo.wav"
+    return asset_path(DEMO_AUDIO)
 
 
 # -- JACK -------------------------------------------------------------------------------------------
-@dataclass
-class JackServer:
-    name: str
-    rate: int
-    period: int
-    realtime: bool
-    process: subprocess.Popen
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The environment for a client process of this server."""
-        return {**os.environ, "JACK_DEFAULT_SERVER": self.name}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _ready(name: str, process: subprocess.Popen) -> bool:
-    deadline = time.monotonic() + JACK_READY_TIMEOUT_S
-    env = {**os.environ, "JACK_DEFAULT_SERVER": name}
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            check = subprocess.run(
-                ["jack_wait", "-c", "-s", name], env=env, capture_output=True, text=True, timeout=5
-            )
-        except subprocess.TimeoutExpired:  # no answer yet: not ready
-            check = None
-        if check is not None and check.stdout.strip() == "running":
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def start_jack(rate: int, log_dir: Path, period: int = JACK_PERIOD) -> JackServer:
-    """Start a JACK dummy server with a fresh name; waits until clients can connect."""
-    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
-        pytest.skip("jackd2 is not installed (apt-get install jackd2)")
-    name = f"ganvoice-test-{os.getpid()}-{next(_names)}"
-    backend = ["-L", "2", "-d", "dummy", "-r", str(rate), "-p", str(period), "-m"]
-    for realtime in (True, False):
-        flags = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
-        log = open(log_dir / f"{name}-{'rt' if realtime else 'nort'}.log", "w")  # noqa: SIM115
-        process = subprocess.Popen(
-            ["jackd", "-n", name, *flags, *backend], stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        if _ready(name, process):
-            return JackServer(name, rate, period, realtime, process)
-        JackServer(name, rate, period, realtime, process).stop()
-    pytest.fail(f"jackd did not start (logs in {log_dir})")
+    """Start a JACK dummy server with a fresh name, monitor ports and a 2-port loopback device."""
+    reason = jack_missing()
+    if reason:
+        pytest.skip(reason)
+    server = JackServer(
+        rate,
+        period,
+        name=f"ganvoice-test-{os.getpid()}-{next(_names)}",
+        monitor=True,
+        loopback=2,
+        log_dir=log_dir,
+    )
+    try:
+        return server.start()
+    except DeviceError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -189,7 +189,7 @@ def test_demo_without_a_device_renders_a_file(tiny_model, tmp_path):
 
 
 def test_missing_bundled_model_is_one_line(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr("ganvoice.realtime.cli.assets_dir", lambda: tmp_path)
+    monkeypatch.setattr("ganvoice.assets.assets_dir", lambda: tmp_path)
     line = fails(capsys, play, "--noise")
     assert "--model" in line and "noise.onnx" in line
 

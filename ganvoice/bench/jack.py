@@ -1,5 +1,9 @@
 """A private JACK dummy server (a paced audio device on a machine without a sound card), and CPU load.
 
+The one JACK server helper: the benchmarks use it as a context manager (which also points this
+process's PortAudio at it), the test suite's fixtures start and stop it and hand ``server.env`` to
+client processes.
+
 PortAudio binds to a JACK server when it initialises, so :class:`JackServer` re-initialises PortAudio
 (through sounddevice) after its server is up, and terminates PortAudio *before* stopping the server
 (a PortAudio JACK client whose server vanished aborts the process).
@@ -14,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from ganvoice.errors import DeviceError
 
@@ -50,27 +55,60 @@ def _terminate_portaudio(sd) -> None:
 
 
 class JackServer:
-    """``with JackServer(rate, period) as server:`` a ``jackd -d dummy`` under a unique name.
+    """A ``jackd -d dummy`` under a unique name: ``with JackServer(rate, period) as server:``, or
+    :meth:`start` / :meth:`stop` for a server that only other processes use (through :attr:`env`).
 
-    Inside the block sounddevice sees it as the device :data:`JACK_DEVICE`, paced like hardware.
-    ``realtime``: ``None`` tries realtime scheduling first and falls back to ``--no-realtime``;
-    :attr:`realtime` then says which one runs.
+    Inside the ``with`` block sounddevice sees it as the device :data:`JACK_DEVICE`, paced like
+    hardware. ``realtime``: ``None`` tries realtime scheduling first and falls back to
+    ``--no-realtime``; :attr:`realtime` then says which one runs. ``monitor``: ``system:monitor_N``
+    ports carry what reached ``system:playback_N``; ``loopback``: that many ``loopback`` ports (what is
+    played into ``loopback:playback_N`` comes out of ``loopback:capture_N``). ``log_dir``: keep jackd's
+    output there (else in a temporary file).
     """
 
-    def __init__(self, rate: int, period: int, realtime: bool | None = None, name: str | None = None):
+    def __init__(
+        self,
+        rate: int,
+        period: int,
+        realtime: bool | None = None,
+        name: str | None = None,
+        *,
+        monitor: bool = False,
+        loopback: int = 0,
+        log_dir: str | os.PathLike | None = None,
+    ):
         self.rate, self.period, self.realtime = int(rate), int(period), realtime
         self.name = name or f"ganvoice-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.monitor, self.loopback = monitor, int(loopback)
+        self.log_dir = None if log_dir is None else Path(log_dir)
         self._process: subprocess.Popen | None = None
         self._log = None  # jackd's output (a file: a pipe nobody reads could fill up and stall it)
         self._saved_env: str | None = None
 
-    def __enter__(self) -> JackServer:
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for a client process of this server."""
+        return {**os.environ, SERVER_ENV: self.name}
+
+    def start(self) -> JackServer:
+        """Start jackd and wait until clients can connect (:class:`DeviceError` if it cannot)."""
         reason = jack_missing()
         if reason:
-            raise DeviceError(f"this benchmark needs a JACK dummy server: {reason}")
+            raise DeviceError(f"this needs a JACK dummy server: {reason}")
         attempts = (True, False) if self.realtime is None else (self.realtime,)
         if not any(self._launch(realtime) for realtime in attempts):
-            raise DeviceError(f"JACK dummy server {self.name!r} did not start: {self._last_log_line()}")
+            where = f" (logs in {self.log_dir})" if self.log_dir else ""
+            raise DeviceError(
+                f"JACK dummy server {self.name!r} did not start: {self._last_log_line()}{where}"
+            )
+        return self
+
+    def stop(self) -> None:
+        """Stop jackd (safe to call twice)."""
+        self._stop_process()
+
+    def __enter__(self) -> JackServer:
+        self.start()
         try:
             self._saved_env = os.environ.get(SERVER_ENV)
             os.environ[SERVER_ENV] = self.name
@@ -83,21 +121,23 @@ class JackServer:
     def _launch(self, realtime: bool) -> bool:
         """Start jackd (``-R`` or ``--no-realtime``); True once it answers, else stopped again."""
         flags = ["-R", "-P", str(REALTIME_PRIORITY)] if realtime else ["--no-realtime"]
-        command = [
-            JACKD,
-            "-n",
-            self.name,
-            *flags,
+        loopback = ["-L", str(self.loopback)] if self.loopback else []
+        driver = [
             "-d",
             "dummy",
             "-r",
             str(self.rate),
             "-p",
             str(self.period),
+            *(["-m"] if self.monitor else []),
         ]
+        command = [JACKD, "-n", self.name, *flags, *loopback, *driver]
         if self._log is not None:
             self._log.close()
-        self._log = tempfile.TemporaryFile(mode="w+")
+        if self.log_dir is None:
+            self._log = tempfile.TemporaryFile(mode="w+")
+        else:
+            self._log = open(self.log_dir / f"{self.name}-{'rt' if realtime else 'nort'}.log", "w+")  # noqa: SIM115
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
         )

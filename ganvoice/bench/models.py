@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganvoice import __version__
+from ganvoice.assets import bundled_model_path
 from ganvoice.errors import GanvoiceError
 from ganvoice.modelmeta import ModelMetadata
 from ganvoice.realtime.model import read_metadata
@@ -22,7 +23,6 @@ from ganvoice.realtime.model import read_metadata
 DEFAULT_VARIANT = "fast"
 REFERENCE_VARIANT = "hifigan-v3"
 COMPARE_VARIANTS = (DEFAULT_VARIANT, "hifigan-v1", "hifigan-v2", REFERENCE_VARIANT, "seed-mlp")
-BUNDLED_MODEL = "default.onnx"
 BUNDLED_LABEL = "bundled-default"
 #: Hex digits of the cache key kept in a cached file's name.
 CACHE_KEY_DIGITS = 12
@@ -77,9 +77,7 @@ def default_cache_dir() -> Path:
 
 def bundled_model() -> Path | None:
     """The bundled ``ganvoice/assets/default.onnx``, when this install has one."""
-    import ganvoice
-
-    path = Path(ganvoice.__file__).resolve().parent / "assets" / BUNDLED_MODEL
+    path = bundled_model_path()
     return path if path.is_file() else None
 
 
