@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ganvoice import __version__
+from ganvoice.export.graph_passes import fold_shape_arithmetic
 from ganvoice.fileio import atomic_write_bytes
 from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata, StateInfo
 from ganvoice.models.base import Generator, build_generator, clone_generator, fold_weight_norm
@@ -148,7 +149,7 @@ def _finalize(model: onnx.ModelProto, metadata: ModelMetadata) -> onnx.ModelProt
     return model
 
 
-def atomic_save(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+def save_onnx_atomically(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, model.SerializeToString())
 
 
@@ -163,7 +164,7 @@ def to_onnx(
     folded = fold_weight_norm(clone_generator(generator)).eval().float()
     model = _trace(folded, options.opset)
     if options.simplify:
-        model = _simplify(model)
+        model = fold_shape_arithmetic(_simplify(model))
     if options.weights == "fp16":
         model = _fp16_weights(model)
     elif options.weights == "int8":
@@ -193,7 +194,7 @@ def export_generator(
     model, metadata = to_onnx(
         generator, training_step=training_step, checkpoint_sha256=checkpoint_sha256, options=options
     )
-    atomic_save(model, path)
+    save_onnx_atomically(model, path)
     return metadata
 
 

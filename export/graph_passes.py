@@ -1,0 +1,230 @@
+"""Graph passes that cut the per-call cost of a streaming graph without changing what it computes.
+
+A traced streaming layer slices its new state as ``full[..., len(full) - k:]`` and reshapes with sizes
+read from the input (``Shape -> Gather -> Sub -> Unsqueeze -> Slice``): a chain of small nodes that ONNX
+Runtime runs on every call although the answer is always "the last ``k``". With ONNX Runtime's symbolic
+shape inference (sizes as expressions of ``batch`` and ``frames``):
+
+- a ``Slice`` bound that equals ``size_of_that_axis + c`` becomes the constant ``c`` (``c < 0``) or "to
+  the end"; a bound that is a plain number becomes that number;
+- a ``Reshape`` target whose entries equal the input's own sizes becomes ``0`` (copy) / ``-1`` (the rest);
+- an ``If`` whose condition is known (``squeeze`` of a size that is always 1) is replaced by its branch;
+- nodes nothing reads any more are dropped.
+
+Each rewrite is the same arithmetic for every ``batch`` and ``frames`` (same ops, same order), so the
+output is bit-identical; :func:`fold_shape_arithmetic` returns the model unchanged if inference fails.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+INT_MAX = 2**63 - 1
+
+
+def _constants(model: onnx.ModelProto) -> dict[str, object]:
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return values
+
+
+def _infer(model: onnx.ModelProto):
+    """ONNX Runtime's symbolic shape inference: ``(sympy values of shape tensors, shape of a tensor)``."""
+    import sympy
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    ssi = SymbolicShapeInference(int_max=INT_MAX, auto_merge=False, guess_output_rank=False, verbose=0)
+    ssi._preprocess(model)
+    while ssi.run_:
+        ssi._infer_impl()
+    symbols = dict(ssi.symbolic_dims_)
+
+    def shape(name: str):
+        info = ssi.known_vi_.get(name)
+        if info is None or not info.type.tensor_type.HasField("shape"):
+            return None
+        dims = []
+        for d in info.type.tensor_type.shape.dim:
+            if d.HasField("dim_value"):
+                dims.append(sympy.Integer(d.dim_value))
+            elif d.dim_param:
+                dims.append(sympy.sympify(d.dim_param, locals=symbols))
+            else:
+                return None
+        return dims
+
+    return ssi.sympy_data_, shape
+
+
+def _as_list(value) -> list | None:
+    if value is None:
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _is_int(expr) -> bool:
+    import sympy
+
+    return isinstance(sympy.sympify(expr), sympy.Integer)
+
+
+def _slice_bound(value, size, is_start: bool):
+    """The constant equivalent of a Slice bound ``value`` on an axis of length ``size``, or None."""
+    import sympy
+
+    if _is_int(value):
+        return int(value)
+    if size is None:
+        return None
+    offset = sympy.simplify(sympy.sympify(value) - size)
+    if not isinstance(offset, sympy.Integer):
+        return None
+    offset = int(offset)
+    if offset < 0:
+        return offset
+    return INT_MAX  # at or past the end: clamped to the end either way (empty for a start)
+
+
+def fold_shape_arithmetic(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its shape arithmetic folded (see the module docstring); unchanged on failure."""
+    try:
+        data, shape = _infer(onnx.shape_inference.infer_shapes(model))
+    except Exception:  # noqa: BLE001 -- an optimisation: a graph inference cannot follow stays as it is
+        return model
+    graph = model.graph
+    constants = _constants(model)
+    new_inits: list[onnx.TensorProto] = []
+
+    def constant(values: list[int], hint: str) -> str:
+        name = f"{hint}__folded"
+        index = 0
+        while name in constants:
+            index += 1
+            name = f"{hint}__folded{index}"
+        array = numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+        constants[name] = values
+        new_inits.append(array)
+        return name
+
+    replaced: dict[int, onnx.NodeProto | list[onnx.NodeProto]] = {}
+    for index, node in enumerate(graph.node):
+        if node.op_type == "Slice" and len(node.input) >= 4:
+            _fold_slice(node, data, shape, constants, constant)
+        elif node.op_type == "Reshape":
+            _fold_reshape(node, data, shape, constants, constant)
+        elif node.op_type == "If":
+            branch = _known_branch(node, data, constants)
+            if branch is not None:
+                replaced[index] = branch
+    if replaced:
+        nodes = []
+        for index, node in enumerate(graph.node):
+            if index not in replaced:
+                nodes.append(node)
+                continue
+            branch = replaced[index]
+            local = {}  # the branch's initializers, renamed where the outer graph has the name
+            for init in branch.initializer:
+                local[init.name] = constant(numpy_helper.to_array(init).tolist(), init.name)
+                new_inits[-1].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init), local[init.name]))
+            inner = list(branch.node)
+            renames = {o.name: outer for o, outer in zip(branch.output, node.output)}
+            made = {o for n in inner for o in n.output}
+            for inner_node in inner:
+                inner_node.input[:] = [local.get(i, i) for i in inner_node.input]
+                inner_node.output[:] = [renames.get(o, o) for o in inner_node.output]
+                nodes.append(inner_node)
+            for o, outer in renames.items():  # a branch output that is an outer name passes through
+                if o not in made:
+                    nodes.append(onnx.helper.make_node("Identity", [o], [outer]))
+        del graph.node[:]
+        graph.node.extend(nodes)
+    graph.initializer.extend(new_inits)
+    _drop_dead(model)
+    return model
+
+
+def _fold_slice(node, data, shape, constants, constant) -> None:
+    starts, ends = node.input[1], node.input[2]
+    axes = constants.get(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    steps = constants.get(node.input[4]) if len(node.input) > 4 and node.input[4] else None
+    if axes is None or (steps is not None and any(int(s) != 1 for s in _as_list(steps.tolist()))):
+        return
+    axes = [int(a) for a in _as_list(axes.tolist())]
+    dims = shape(node.input[0])
+    for position, is_start in ((1, True), (2, False)):
+        name = (starts, ends)[position - 1]
+        if name in constants:
+            continue
+        values = _as_list(data.get(name))
+        if values is None or len(values) != len(axes):
+            continue
+        folded = []
+        for value, axis in zip(values, axes):
+            size = None if dims is None else dims[axis]
+            bound = _slice_bound(value, size, is_start)
+            if bound is None:
+                break
+            folded.append(bound)
+        else:
+            node.input[position] = constant(folded, name)
+
+
+def _fold_reshape(node, data, shape, constants, constant) -> None:
+    import sympy
+
+    target = node.input[1]
+    if target in constants or any(a.name == "allowzero" and a.i for a in node.attribute):
+        return
+    values = _as_list(data.get(target))
+    dims = shape(node.input[0])
+    if values is None or dims is None:
+        return
+    out, unknown = [], 0
+    for i, value in enumerate(values):
+        if i < len(dims) and sympy.simplify(sympy.sympify(value) - dims[i]) == 0:
+            out.append(0)
+        elif _is_int(value) and int(value) > 0:
+            out.append(int(value))
+        else:
+            out.append(-1)
+            unknown += 1
+    if unknown <= 1:
+        node.input[1] = constant(out, target)
+
+
+def _known_branch(node, data, constants):
+    cond = node.input[0]
+    value = constants.get(cond)
+    value = value.tolist() if value is not None else data.get(cond)
+    value = _as_list(value)
+    if value is None or len(value) != 1 or not isinstance(value[0], (bool, int)):
+        return None
+    branch = "then_branch" if bool(value[0]) else "else_branch"
+    graph = next(a.g for a in node.attribute if a.name == branch)
+    if any(n.op_type in ("If", "Loop", "Scan") for n in graph.node):
+        return None
+    return graph
+
+
+def _drop_dead(model: onnx.ModelProto) -> None:
+    graph = model.graph
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(graph.node):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+            for attribute in node.attribute:  # names a subgraph reads from the outer scope
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    needed.update(i for n in attribute.g.node for i in n.input if i)
+    keep.reverse()
+    del graph.node[:]
+    graph.node.extend(keep)
+    inits = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
