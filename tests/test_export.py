@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from ganvoice.cli import cli
-from ganvoice.export.cli import generator_from_checkpoint
+from ganvoice.export.checkpoint import generator_from_checkpoint
 from ganvoice.export.onnx_export import ExportOptions, export_generator
 from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.modelmeta import FORMAT_VERSION, METADATA_KEY, ModelMetadata

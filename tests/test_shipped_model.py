@@ -70,7 +70,7 @@ def test_default_model_beats_griffin_lim_on_held_out_speech(default_model):
 
 def test_finetune_checkpoint_is_the_shipped_generator(default_model):
     torch = pytest.importorskip("torch")
-    from ganvoice.export.cli import generator_from_checkpoint
+    from ganvoice.export.checkpoint import generator_from_checkpoint
 
     generator, step = generator_from_checkpoint(str(FINETUNE))
     assert step == default_model.metadata.training_step

@@ -25,7 +25,7 @@ LRELU_SLOPE = 0.1
 Output = tuple[list[Tensor], list[list[Tensor]]]
 
 
-def _wn(module: nn.Module) -> nn.Module:
+def _weight_norm(module: nn.Module) -> nn.Module:
     return parametrizations.weight_norm(module)
 
 
@@ -58,11 +58,11 @@ class PeriodDiscriminator(nn.Module):
         pad = (kernel_size - 1) // 2
         chans = (1, *channels)
         self.convs = nn.ModuleList(
-            _wn(nn.Conv2d(cin, cout, (kernel_size, 1), (stride, 1), (pad, 0)))
+            _weight_norm(nn.Conv2d(cin, cout, (kernel_size, 1), (stride, 1), (pad, 0)))
             for cin, cout in zip(chans[:-1], chans[1:])
         )
-        self.convs.append(_wn(nn.Conv2d(chans[-1], chans[-1], (kernel_size, 1), 1, (pad, 0))))
-        self.post = _wn(nn.Conv2d(chans[-1], 1, (3, 1), 1, (1, 0)))
+        self.convs.append(_weight_norm(nn.Conv2d(chans[-1], chans[-1], (kernel_size, 1), 1, (pad, 0))))
+        self.post = _weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, (1, 0)))
 
     def forward(self, audio: Tensor) -> tuple[Tensor, list[Tensor]]:
         x = audio.unsqueeze(1)
@@ -103,7 +103,7 @@ class ScaleDiscriminator(nn.Module):
         super().__init__()
         if not (len(channels) == len(groups) == len(self.KERNELS)):
             raise GanvoiceError(f"msd needs {len(self.KERNELS)} channels and groups")
-        norm = nn.utils.spectral_norm if spectral_norm else _wn
+        norm = nn.utils.spectral_norm if spectral_norm else _weight_norm
         chans = (1, *channels)
         self.convs = nn.ModuleList(
             norm(nn.Conv1d(cin, cout, k, s, groups=g, padding=(k - 1) // 2))
@@ -151,11 +151,13 @@ class ResolutionDiscriminator(nn.Module):
         super().__init__()
         self.n_fft, self.hop = n_fft, hop
         self.register_buffer("window", torch.hann_window(win), persistent=False)
-        convs = [_wn(nn.Conv2d(1, channels, (3, 9), padding=(1, 4)))]
-        convs += [_wn(nn.Conv2d(channels, channels, (3, 9), (1, 2), (1, 4))) for _ in range(layers - 1)]
-        convs.append(_wn(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1))))
+        convs = [_weight_norm(nn.Conv2d(1, channels, (3, 9), padding=(1, 4)))]
+        convs += [
+            _weight_norm(nn.Conv2d(channels, channels, (3, 9), (1, 2), (1, 4))) for _ in range(layers - 1)
+        ]
+        convs.append(_weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1))))
         self.convs = nn.ModuleList(convs)
-        self.post = _wn(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
+        self.post = _weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
 
     def spectrogram(self, audio: Tensor) -> Tensor:
         """``[B, N]`` -> magnitude ``[B, 1, T, F]`` (float32 even under autocast)."""

@@ -41,7 +41,7 @@ class HifiganConfig(GeneratorConfig):
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
 
 
-def _wn(module: nn.Module) -> nn.Module:
+def _official_weight_norm(module: nn.Module) -> nn.Module:
     """Official init (normal, std 0.01) followed by weight norm."""
     nn.init.normal_(module.weight, 0.0, 0.01)
     return parametrizations.weight_norm(module)
@@ -72,9 +72,12 @@ class ResBlock1(_ResBlock):
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            _wn(StreamingConv1d(channels, channels, kernel_size, dilation=d)) for d in dilations
+            _official_weight_norm(StreamingConv1d(channels, channels, kernel_size, dilation=d))
+            for d in dilations
         )
-        self.convs2 = nn.ModuleList(_wn(StreamingConv1d(channels, channels, kernel_size)) for _ in dilations)
+        self.convs2 = nn.ModuleList(
+            _official_weight_norm(StreamingConv1d(channels, channels, kernel_size)) for _ in dilations
+        )
         self.units = [
             Residual(StreamSequential(LeakyReLU(LRELU_SLOPE), c1, LeakyReLU(LRELU_SLOPE), c2), channels)
             for c1, c2 in zip(self.convs1, self.convs2)
@@ -87,7 +90,8 @@ class ResBlock2(_ResBlock):
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
         super().__init__()
         self.convs = nn.ModuleList(
-            _wn(StreamingConv1d(channels, channels, kernel_size, dilation=d)) for d in dilations
+            _official_weight_norm(StreamingConv1d(channels, channels, kernel_size, dilation=d))
+            for d in dilations
         )
         self.units = [Residual(StreamSequential(LeakyReLU(LRELU_SLOPE), c), channels) for c in self.convs]
 
@@ -103,13 +107,15 @@ class HifiganGenerator(Generator):
         self.config = config
         self.num_kernels = len(config.resblock_kernel_sizes)
         block_class = ResBlock1 if config.resblock == "1" else ResBlock2
-        self.conv_pre = _wn(StreamingConv1d(config.in_channels, config.upsample_initial_channel, 7))
+        self.conv_pre = _official_weight_norm(
+            StreamingConv1d(config.in_channels, config.upsample_initial_channel, 7)
+        )
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
         layers: list[nn.Module] = [self.conv_pre]
         channels = config.upsample_initial_channel
         for rate, kernel in zip(config.upsample_rates, config.upsample_kernel_sizes):
-            up = _wn(StreamingConvTranspose1d(channels, channels // 2, kernel, rate))
+            up = _official_weight_norm(StreamingConvTranspose1d(channels, channels // 2, kernel, rate))
             channels //= 2
             blocks = [
                 block_class(channels, k, tuple(d))
@@ -118,7 +124,7 @@ class HifiganGenerator(Generator):
             self.ups.append(up)
             self.resblocks.extend(blocks)
             layers += [LeakyReLU(LRELU_SLOPE), up, ParallelMean(blocks, channels)]
-        self.conv_post = _wn(StreamingConv1d(channels, 1, 7))
+        self.conv_post = _official_weight_norm(StreamingConv1d(channels, 1, 7))
         # torch's default leaky slope (0.01) before conv_post, as in the official code
         self.layers = layers + [LeakyReLU(), self.conv_post, nn.Tanh()]
 
