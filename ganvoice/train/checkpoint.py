@@ -7,6 +7,7 @@ MelSpec as a dict), ``generator`` (state_dict) and ``step``.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 
 from ganvoice import __version__
 from ganvoice.errors import GanvoiceError
-from ganvoice.fileio import SHARED_MODE, atomic_write
+from ganvoice.fileio import SHARED_MODE, atomic_write, atomic_write_text
 
 FORMAT = "ganvoice-checkpoint"
 FORMAT_VERSION = 1
@@ -41,6 +42,50 @@ def step_checkpoints(out: Path) -> list[Path]:
 def latest_checkpoint(out: Path) -> Path | None:
     found = step_checkpoints(out)
     return found[-1] if found else None
+
+
+def resume_checkpoint(out: Path) -> Path | None:
+    """What ``--resume`` continues from: the newest ``step_*.pt``, else ``best.pt`` (else ``None``)."""
+    latest = latest_checkpoint(out)
+    if latest is not None:
+        return latest
+    best = checkpoint_dir(out) / BEST_NAME
+    return best if best.is_file() else None
+
+
+def remove_partial_files(out: Path) -> list[Path]:
+    """Delete the temp files of checkpoint writes that never finished (a killed run); returns them.
+
+    :func:`atomic_save` writes ``.NAME.XXXX.tmp`` beside ``NAME`` and renames it when complete, so a
+    leftover one is never a checkpoint. Call it when a run starts: its own writes are not under way.
+    """
+    folder = checkpoint_dir(out)
+    partial = sorted(folder.glob(".*.pt.*.tmp")) if folder.is_dir() else []
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
+
+
+def trim_log(path: Path, step: int) -> int:
+    """Drop ``log.jsonl`` records after ``step`` (logged past the checkpoint a resume continues from).
+
+    Unreadable lines (a record cut short by a kill) go too. Returns how many lines were dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept), mode=SHARED_MODE)
+    return len(lines) - len(kept)
 
 
 def atomic_save(payload: dict, path: Path) -> None:

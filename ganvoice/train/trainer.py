@@ -345,7 +345,7 @@ def run_training(recipe: Recipe, options: RunOptions) -> RunResult:
 def _prepare(recipe: Recipe, options: RunOptions, state: TrainState) -> None:
     """Resume (``--resume``), fine-tune (``--init``) or start fresh; refuse to overwrite a run."""
     variant = recipe.generator.variant
-    latest = ckpt.latest_checkpoint(options.out)
+    latest = ckpt.resume_checkpoint(options.out)  # the newest step checkpoint, else best.pt
     if latest is not None and not options.resume:
         raise GanvoiceError(f"{options.out} already holds checkpoints; pass --resume or choose another --out")
     if latest is not None:
@@ -383,6 +383,8 @@ def _run(recipe: Recipe, options: RunOptions, info: DistInfo, device: torch.devi
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "recipe.json", json.dumps(recipe.to_dict(), indent=2, default=str))
+        ckpt.remove_partial_files(out)  # left by a killed run's checkpoint write
+        ckpt.trim_log(out / "log.jsonl", state.step)  # steps logged after the checkpoint we continue from
     logger = Logger(out, info.main, train.tensorboard, spec.sample_rate)
     try:
         val = validation_batch(val_set, recipe.data.val_clips, latent, train.seed) if val_set else None

