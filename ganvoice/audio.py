@@ -18,8 +18,17 @@ import soxr
 from ganvoice.errors import AudioError, first_line
 from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write, umask_mode
 
-#: soxr quality used for every resampling ("VHQ": very high quality, linear phase).
-RESAMPLE_QUALITY = "VHQ"
+# -- soxr resampling qualities: the one place they are chosen, each for its reason ------------------
+#: Offline: loading a file (training data, ``--input``, eval). Nothing waits for the result, so the
+#: best quality ("VHQ": very high quality, linear phase); its delay and bursts do not matter.
+OFFLINE_RESAMPLE_QUALITY = "VHQ"
+#: Live output: the engine's stream to a device at another rate. "LQ" (16-bit) streams with about
+#: 1 ms of delay and no bursts; "HQ" would hold back about 20-40 ms and emit in bursts, which a
+#: block-by-block audio callback cannot absorb (see ``Engine(resample_quality=...)``).
+STREAM_RESAMPLE_QUALITY = "LQ"
+#: Live input: the microphone to the model's rate before mel analysis. soxr's default ("HQ"): the
+#: analysis already waits for its own lookahead, and input bursts only delay frames, never audio.
+MIC_RESAMPLE_QUALITY = "HQ"
 #: Default sample format of :func:`save_audio`.
 DEFAULT_SUBTYPE = "PCM_16"
 #: soundfile container format by file extension (the temp file's own name carries no usable extension).
@@ -70,7 +79,9 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Resample float32 ``[N]`` from ``from_rate`` to ``to_rate`` with soxr; same array if equal rates."""
     if from_rate == to_rate:
         return np.ascontiguousarray(audio, dtype=np.float32)
-    out = soxr.resample(np.ascontiguousarray(audio, dtype=np.float32), from_rate, to_rate, RESAMPLE_QUALITY)
+    out = soxr.resample(
+        np.ascontiguousarray(audio, dtype=np.float32), from_rate, to_rate, OFFLINE_RESAMPLE_QUALITY
+    )
     return np.ascontiguousarray(out, dtype=np.float32)
 
 

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from ganvoice.audio import STREAM_RESAMPLE_QUALITY
 from ganvoice.errors import GanvoiceError, renamed
 from ganvoice.modelmeta import ModelMetadata
 from ganvoice.realtime.model import OpenedModel, Streamer, open_model
@@ -32,9 +33,6 @@ from ganvoice.realtime.stats import Stats
 #: Most frames the engine runs in one model call (bigger calls are faster offline, but a block
 #: needs only a few frames).
 MAX_FRAMES_PER_CALL = 32
-#: soxr quality of the output resampler. "LQ" (16-bit) streams with about 1 ms of delay and no
-#: bursts; "HQ" holds back about 20-40 ms and emits in bursts (see ``resample_quality``).
-RESAMPLE_QUALITY = "LQ"
 #: Blocks of model output the resampler is probed with to measure the samples it holds back.
 RESAMPLER_PROBE_CALLS = 16
 
@@ -59,7 +57,7 @@ class Engine:
         sample_rate: int | None = None,
         max_block: int = 4096,
         compensate_delay: bool = False,
-        resample_quality: str = RESAMPLE_QUALITY,
+        resample_quality: str = STREAM_RESAMPLE_QUALITY,
         skip_warmup: bool | None = None,
     ):
         if skip_warmup is not None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganvoice.audio import load_audio
+from ganvoice.audio import MIC_RESAMPLE_QUALITY, load_audio
 from ganvoice.errors import GanvoiceError, SpecMismatchError
 from ganvoice.mel import MelSpec, StreamingMelAnalyzer
 from ganvoice.modelmeta import ModelMetadata
@@ -293,7 +293,11 @@ class MicSource(Source):
         self._input = Ring(1, int(MIC_BUFFER_SECONDS * self.input_rate))
         self._scratch = np.zeros(self._input.capacity, dtype=np.float32)
         same = self.input_rate == self.spec.sample_rate
-        self._resampler = None if same else soxr.ResampleStream(self.input_rate, self.spec.sample_rate, 1)
+        self._resampler = (
+            None
+            if same
+            else soxr.ResampleStream(self.input_rate, self.spec.sample_rate, 1, quality=MIC_RESAMPLE_QUALITY)
+        )
         self.reset()
 
     def reset(self) -> None:

@@ -22,10 +22,10 @@ import pytest
 import soundfile as sf
 import soxr
 
+from ganvoice.audio import STREAM_RESAMPLE_QUALITY
 from ganvoice.mel import MelAnalyzer
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource
-from ganvoice.realtime.engine import RESAMPLE_QUALITY
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -139,7 +139,7 @@ def test_a_48k_device_gets_resampled_audio_of_the_right_length_and_pitch(
     stats = json.loads(stats_path.read_text())
     assert_played_clean(stats)
     assert stats["sample_rate"] == 48000 and stats["model_sample_rate"] == RATE
-    expected = soxr.resample(renders(tiny_model, speech)[0], RATE, 48000, RESAMPLE_QUALITY)
+    expected = soxr.resample(renders(tiny_model, speech)[0], RATE, 48000, STREAM_RESAMPLE_QUALITY)
     recorded = recorder.load()[:, MONITOR_LEFT]
     start = offset_of(recorded, expected)
     segment = recorded[start : start + len(expected)]

@@ -14,11 +14,11 @@ import soundfile as sf
 import soxr
 from model_files import with_metadata
 
+from ganvoice.audio import STREAM_RESAMPLE_QUALITY
 from ganvoice.errors import DeviceError, GanvoiceError, ModelFormatError, SpecMismatchError
 from ganvoice.mel import MelAnalyzer
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource, MelSource, NoiseSource, PushSource
-from ganvoice.realtime.engine import RESAMPLE_QUALITY
 from ganvoice.realtime.model import cuda_session
 from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import load_mel
@@ -110,7 +110,7 @@ def test_resampled_output_matches_soxr_of_the_offline_render(tiny_model, referen
     engine = Engine(tiny_model, "cpu", sample_rate=48000, max_block=256, compensate_delay=True)
     engine.set_source(MelSource(mel))
     audio = pull_all(engine, np.random.default_rng(2))
-    expected = soxr.resample(offline, RATE, 48000, RESAMPLE_QUALITY)
+    expected = soxr.resample(offline, RATE, 48000, STREAM_RESAMPLE_QUALITY)
     assert abs(len(audio) - len(expected)) <= 1
     n = min(len(audio), len(expected))
     assert np.abs(audio[:n] - expected[:n]).max() <= TOLERANCE
