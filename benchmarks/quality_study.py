@@ -5,7 +5,7 @@ code streaming one frame per call on the held-out ``test`` split (klettres en/en
 Griffin-Lim-32 on the same clips, with the model's offline speed on one ONNX Runtime thread:
 
 - ``consistency``: one trained checkpoint exported with K unrolled consistency layers x L frames of
-  lookahead each (the layers have no weights, so K and L are export-time choices);
+  lookahead each and N NNLS steps on the magnitude (``KxLnN``; all weightless: export-time choices);
 - ``curve``: the checkpoints of a run folder, placed at the CPU minutes they took (from ``log.jsonl``);
   pass ``--curve`` once per run folder to put recipes trained for equal minutes side by side.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,9 +170,20 @@ def plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def parse_consistency(text: str) -> tuple[int, int]:
-    layers, lookahead = text.lower().split("x")
-    return int(layers), int(lookahead)
+ROW_OPTIONS = re.compile(r"^(\d+)x(\d+)(?:n(\d+))?$")
+
+
+def parse_options(text: str) -> dict:
+    """``"KxL"`` or ``"KxLnN"`` -> K consistency layers of L frames of lookahead, N NNLS magnitude steps."""
+    match = ROW_OPTIONS.match(text.lower())
+    if not match:
+        raise SystemExit(f"--consistency wants KxL or KxLnN (e.g. 2x1n8), not {text!r}")
+    layers, lookahead, nnls = match.groups()
+    return {
+        "consistency_iterations": int(layers),
+        "consistency_lookahead": int(lookahead),
+        "nnls_iterations": int(nnls or 0),
+    }
 
 
 def main() -> None:
@@ -181,7 +193,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, help="For the consistency rows.")
-    parser.add_argument("--consistency", nargs="*", default=[], metavar="KxL")
+    parser.add_argument("--consistency", nargs="*", default=[], metavar="KxL[nN]")
     parser.add_argument("--curve", type=Path, nargs="*", default=[], help="Run folders: their checkpoints.")
     parser.add_argument("--clips", type=int, default=40, help="Clips per split (the test split has 94).")
     parser.add_argument("--max-seconds", type=float, default=4.0)
@@ -195,10 +207,8 @@ def main() -> None:
     mos = not args.no_mos
     rows: list[Row] = []
     for text in args.consistency:
-        layers, lookahead = parse_consistency(text)
-        overrides = {"consistency_iterations": layers, "consistency_lookahead": lookahead}
-        generator, step = generator_with(args.checkpoint, overrides)
-        row, model = export_row("consistency", f"{layers}x{lookahead}", generator, models, None, step)
+        generator, step = generator_with(args.checkpoint, parse_options(text))
+        row, model = export_row("consistency", text, generator, models, None, step)
         rows.append(evaluate_row(row, model, clips, args.max_seconds, mos))
         print(markdown(rows[-1:]), flush=True)
     for run in args.curve:

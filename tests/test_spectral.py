@@ -107,6 +107,19 @@ def test_phase_losses_vanish_at_the_true_phase_and_not_elsewhere(speech):
     assert wrong["gd"] > 0.5 and wrong["iaf"] > 0.5 and wrong["ip"] > 0.5 and wrong["amplitude"] < 1e-3
 
 
+def test_nnls_steps_bring_the_magnitude_closer_to_the_mel(speech):
+    mel = torch.tensor(MelAnalyzer(SPEC)(speech[0].numpy()))[None]
+    features = torch.cat([torch.zeros(1, 4, mel.shape[-1]), mel], dim=1)
+    filterbank = torch.tensor(mel_filterbank(SPEC), dtype=torch.float32)
+    errors = []
+    for steps in (0, 4, 16):
+        head = SpectrumHead(4, SPEC.n_fft, SPEC, "pinv", "ri", nnls_iterations=steps)
+        magnitude = head(features)[:, : SPEC.n_fft // 2 + 1]
+        assert magnitude.min() >= 1e-5
+        errors.append(float(torch.linalg.norm(filterbank @ magnitude - torch.exp(mel))))
+    assert errors[2] < errors[1] < 0.9 * errors[0], errors
+
+
 def test_pinv_needs_the_mels_fft_size():
     with pytest.raises(ValueError, match="head_n_fft"):
         build_generator("fast", {"magnitude": "pinv", "head_n_fft": 512})
@@ -132,6 +145,7 @@ SPECTRAL_OPTIONS = [
         "phase_head": "ri",
         "consistency_iterations": 2,
         "consistency_lookahead": 2,
+        "nnls_iterations": 4,
     },
     {"magnitude": "learned", "phase_head": "angle", "consistency_iterations": 1, "consistency_lookahead": 0},
 ]

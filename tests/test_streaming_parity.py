@@ -22,7 +22,13 @@ CHUNKINGS = [[1], [2], [3], [7], [16], [64]] + [
 ]
 # every magnitude / phase-head option and consistency layers of lookahead 0, 1 and 2
 FAST_SPECTRAL_OPTIONS = [
-    {"magnitude": "pinv", "phase_head": "ri", "consistency_iterations": 1, "consistency_lookahead": 1},
+    {
+        "magnitude": "pinv",
+        "phase_head": "ri",
+        "consistency_iterations": 1,
+        "consistency_lookahead": 1,
+        "nnls_iterations": 3,
+    },
     {
         "magnitude": "pinv_residual",
         "phase_head": "angle",

@@ -4,9 +4,11 @@ Vocos-style (Siuzdak 2023) but streaming: every depthwise convolution is causal 
 lookahead, and the inverse STFT is a matmul with a windowed inverse-real-DFT basis followed by an
 overlap-add whose tail lives in the streaming state (no ``torch.istft``, so it exports to plain ONNX ops).
 
-Options (see :mod:`ganvoice.models.spectral`): ``magnitude`` (``learned`` | ``pinv_residual`` | ``pinv``),
-``phase_head`` (``angle`` | ``ri``) and ``consistency_iterations`` unrolled consistency layers of
-``consistency_lookahead`` frames each (0 = off); their delay is part of the model's delay.
+Options (see :mod:`ganvoice.models.spectral`): ``magnitude`` (``learned`` | ``pinv_residual`` | ``pinv``,
+the latter two refined by ``nnls_iterations`` weightless FISTA steps), ``phase_head`` (``angle`` | ``ri``)
+and ``consistency_iterations`` unrolled consistency layers of ``consistency_lookahead`` frames each (0 =
+off); their delay is part of the model's delay. None of these options has weights of its own except the
+head's output size, so the iteration counts can change between training and export.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class FastConfig(GeneratorConfig):
     phase_head: str = "angle"
     consistency_iterations: int = 0
     consistency_lookahead: int = 1
+    nnls_iterations: int = 0  # pinv magnitudes: FISTA steps toward the mel's non-negative least squares
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -118,7 +121,9 @@ class FastGenerator(Generator):
             for la in lookaheads[1:]
         )
         self.final_norm = ChannelLayerNorm(config.dim, eps=1e-6)
-        self.head = SpectrumHead(config.dim, config.head_n_fft, spec, config.magnitude, config.phase_head)
+        self.head = SpectrumHead(
+            config.dim, config.head_n_fft, spec, config.magnitude, config.phase_head, config.nnls_iterations
+        )
         if config.consistency_iterations < 0:
             raise ValueError("consistency_iterations must be >= 0")
         self.consistency = nn.ModuleList(

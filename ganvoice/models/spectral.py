@@ -94,8 +94,13 @@ class SpectrumHead(Streamable, nn.Module):
     cos/sin) or ``ri`` (an (R, I) pair normalised to unit length: no ``atan2`` anywhere in the graph).
     """
 
-    def __init__(self, dim: int, n_fft: int, spec: MelSpec, magnitude: str, phase_head: str):
+    def __init__(
+        self, dim: int, n_fft: int, spec: MelSpec, magnitude: str, phase_head: str, nnls_iterations: int = 0
+    ):
         super().__init__()
+        if nnls_iterations < 0:
+            raise ValueError("nnls_iterations must be >= 0")
+        self.nnls_iterations = nnls_iterations
         if magnitude not in MAGNITUDES or phase_head not in PHASE_HEADS:
             raise ValueError(f"magnitude must be one of {MAGNITUDES}, phase_head one of {PHASE_HEADS}")
         self.bins, self.dim = n_fft // 2 + 1, dim
@@ -108,16 +113,32 @@ class SpectrumHead(Streamable, nn.Module):
                 raise ValueError(
                     f"magnitude {magnitude!r} needs head_n_fft == the mel's n_fft ({spec.n_fft})"
                 )
-            pinv = torch.tensor(mel_pseudo_inverse(spec), dtype=torch.float32)
-            self.register_buffer("pinv", pinv, persistent=False)
+            filterbank = mel_filterbank(spec)
+            constants = {
+                "pinv": mel_pseudo_inverse(spec),
+                "filterbank": filterbank,
+                "filterbank_step": filterbank.T / np.linalg.norm(filterbank, 2) ** 2,  # 1 / Lipschitz
+            }
+            for name, value in constants.items():
+                self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
 
     @property
     def uses_mel(self) -> bool:
         return self.magnitude != "learned"
 
     def _pinv_log_magnitude(self, mel: Tensor) -> Tensor:
+        """log of the mel's pseudo-inverse magnitude ``[B, K, T]``, refined by ``nnls_iterations`` accelerated
+        projected-gradient (FISTA) steps toward the non-negative least-squares solution of
+        ``filterbank @ magnitude = mel`` (the pseudo-inverse alone is negative in places, clamped)."""
         linear = torch.exp(mel) if self.log_base == "e" else torch.pow(10.0, mel)
-        return torch.log(torch.clamp(self.pinv @ linear, min=PINV_FLOOR))
+        magnitude = torch.clamp(self.pinv @ linear, min=PINV_FLOOR)
+        previous = magnitude
+        for k in range(self.nnls_iterations):
+            point = magnitude + (k / (k + 3.0)) * (magnitude - previous)
+            previous = magnitude
+            gradient = self.filterbank_step @ (self.filterbank @ point - linear)
+            magnitude = torch.clamp(point - gradient, min=PINV_FLOOR)
+        return torch.log(magnitude)
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = self.out(x[:, : self.dim].transpose(1, 2)).transpose(1, 2)
