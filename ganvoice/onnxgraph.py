@@ -22,6 +22,10 @@ from ganvoice.modelmeta import (
 )
 
 CPU = "CPUExecutionProvider"
+#: ONNX Runtime log level of our sessions: errors only.
+SESSION_LOG_LEVEL = 3
+#: The session config key that lets idle intra-op threads spin.
+SPINNING_KEY = "session.intra_op.allow_spinning"
 
 
 def load_session(path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
@@ -91,15 +95,31 @@ def _probe(session: ort.InferenceSession, metadata: ModelMetadata, source: str) 
             )
 
 
-def open_session(path: str | Path, providers: list[str] | None = None, threads: int | None = 1):
-    """``(InferenceSession, ModelMetadata)`` for a ganvoice model; one-line errors for bad files."""
-    path = Path(path)
+def session_options(
+    threads: int | None = 1, *, allow_spinning: bool = True, log_level: int = SESSION_LOG_LEVEL
+) -> ort.SessionOptions:
+    """The one place our ONNX Runtime sessions are configured (offline runs and the realtime engine).
+
+    ``threads``: intra-op threads (``None``: ONNX Runtime's default, one per core); one inter-op
+    thread, sequential execution, errors-only logging. ``allow_spinning=False`` makes idle pool threads
+    sleep instead of spin: the realtime engine's audio callback and the machine's other work need the
+    CPU. Offline runs (eval, tests, throughput) keep ONNX Runtime's default (spinning).
+    """
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = load_session(path, options, providers or [CPU])
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = log_level
+    if not allow_spinning:
+        options.add_session_config_entry(SPINNING_KEY, "0")
+    return options
+
+
+def open_session(path: str | Path, providers: list[str] | None = None, threads: int | None = 1):
+    """``(InferenceSession, ModelMetadata)`` for a ganvoice model; one-line errors for bad files."""
+    path = Path(path)
+    session = load_session(path, session_options(threads), providers or [CPU])
     return session, metadata_of(session, str(path))
 
 

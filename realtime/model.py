@@ -20,25 +20,18 @@ import onnxruntime as ort
 
 from ganvoice.errors import DeviceError, first_line
 from ganvoice.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMetadata
-from ganvoice.onnxgraph import CPU, load_session, metadata_of
+from ganvoice.onnxgraph import CPU, SESSION_LOG_LEVEL, load_session, metadata_of, session_options
 
 PROVIDERS = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
-#: ONNX Runtime log level for our sessions: errors only (3); provider probing uses fatal only (4).
-SESSION_LOG_LEVEL = 3
+#: ONNX Runtime log level while probing the CUDA provider: fatal only (our sessions: errors only).
 PROBE_LOG_LEVEL = 4
 DEFAULT_LOG_LEVEL = 2  # ONNX Runtime's own default (warnings)
 
 
 def _session_options(threads: int | None, log_level: int = SESSION_LOG_LEVEL) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = log_level
-    # Idle pool threads must sleep, not spin: the audio callback and the machine's other work need the CPU.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
+    """:func:`ganvoice.onnxgraph.session_options` for the engine: default 1 thread, no spinning."""
+    return session_options(threads or 1, allow_spinning=False, log_level=log_level)
 
 
 def _plain_session(path: Path, threads: int | None) -> ort.InferenceSession:

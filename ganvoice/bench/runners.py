@@ -11,6 +11,7 @@ import numpy as np
 
 from ganvoice.bench.models import ORIGIN_RANDOM, BenchModel
 from ganvoice.modelmeta import INPUT_NAME, OUTPUT_NAME
+from ganvoice.onnxgraph import SPINNING_KEY
 from ganvoice.realtime.blockstep import BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import open_model
@@ -21,9 +22,6 @@ CALLBACK_CHANNELS = 2
 #: Blocks of room in the emulated buffered-mode ring.
 RING_BLOCKS = 4
 MS = 1000.0
-
-
-SPINNING_KEY = "session.intra_op.allow_spinning"
 
 
 def session_settings(session) -> dict:
