@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short training burst on a lent GPU (the `device` tool runs this from the repo root), reproducing the
-# bundled models: the default `fast` vocoder (spectral warm-up, then GAN) and the `fast-noise` model train
+# bundled models: the default `fast` vocoder (spectral phase, then GAN) and the `fast-noise` model train
 # side by side on one GPU for BURST_SECONDS, then their checkpoints come back through $OUT in 15 MB parts.
 # Needs, both carried: .devcarry/corpus (`ganvoice corpus pack --data data/corpus --out .devcarry/corpus`)
 # and .whl/ (soundfile, soxr, cffi, pycparser wheels for the device's Python 3.12). Reassemble with: cat fast.ckpt.part-* > fast.pt.
