@@ -8,7 +8,7 @@ from pathlib import Path
 from ganvoice.errors import GanvoiceError
 from ganvoice.models.base import Generator, build_generator, variant_names
 from ganvoice.models.hifigan import config_from_official_json, load_official_state_dict
-from ganvoice.train.checkpoint import read_checkpoint_file
+from ganvoice.train.checkpoint import load_weights, read_checkpoint_file
 
 
 def read_any_checkpoint(path: str) -> dict:
@@ -34,8 +34,14 @@ def generator_from_checkpoint(path: str, official_config: str | None = None) -> 
     variant = checkpoint["generator_variant"]
     if variant not in variant_names():
         raise GanvoiceError(f"{path}: unknown variant {variant!r}; known: {', '.join(variant_names())}")
-    generator = build_generator(variant, checkpoint.get("generator_config") or {})
-    generator.load_state_dict(checkpoint["generator"])
+    config = checkpoint.get("generator_config") or {}
+    try:
+        generator = build_generator(variant, config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise GanvoiceError(f"{path}: its generator config does not build a {variant!r} ({exc})") from None
+    if not isinstance(checkpoint["generator"], dict):
+        raise GanvoiceError(f"{path}: its 'generator' entry is not a set of weights")
+    load_weights(generator, checkpoint["generator"], "generator", Path(path))
     return generator, int(checkpoint.get("step", 0))
 
 

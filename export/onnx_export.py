@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ganvoice import __version__
+from ganvoice.errors import GanvoiceError
 from ganvoice.export.graph_passes import fold_shape_arithmetic
 from ganvoice.fileio import atomic_write_bytes
 from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata, StateInfo
@@ -27,6 +28,9 @@ from ganvoice.models.base import Generator, build_generator, clone_generator, fo
 
 DEFAULT_OPSET = 17
 IR_VERSION = 8  # ONNX Runtime 1.17 reads IR <= 9; opset 17 needs IR >= 8
+#: Opsets the exporter writes: 17 brings LayerNormalization; IR 8 files hold opsets up to 18.
+MIN_OPSET, MAX_OPSET = 17, 18
+WEIGHT_TYPES = ("fp32", "fp16", "int8")
 FP16_MIN_ELEMENTS = 16  # smaller initializers (shapes, scalars) stay float32
 
 
@@ -35,6 +39,17 @@ class ExportOptions:
     opset: int = DEFAULT_OPSET
     simplify: bool = True
     weights: str = "fp32"  # "fp32" | "fp16" | "int8"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.opset, bool) or not isinstance(self.opset, int):
+            raise GanvoiceError(f"--opset must be an integer, not {self.opset!r}")
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise GanvoiceError(
+                f"--opset {self.opset} is not supported: ganvoice exports opset {MIN_OPSET} to {MAX_OPSET} "
+                f"(LayerNormalization needs 17; IR {IR_VERSION} files, for ONNX Runtime 1.17+, hold up to 18)"
+            )
+        if self.weights not in WEIGHT_TYPES:
+            raise GanvoiceError(f"--weights must be one of {', '.join(WEIGHT_TYPES)}, not {self.weights!r}")
 
 
 class _StreamingGraph(nn.Module):

@@ -76,3 +76,61 @@ def test_resume_with_only_best_pt_continues_from_it(manifest, tmp_path):
     longer = tiny_recipe("seed-mlp", train={"max_steps": 3, "checkpoint_every": 2, "val_every": 1})
     result = run_training(longer, RunOptions(data=manifest, out=out, resume=True, progress=False))
     assert result.history[0]["step"] == best_step + 1 and result.step == 3
+
+
+TINY_FAST = {"dim": 32, "intermediate_dim": 64, "num_blocks": 2}
+
+
+def _export(args: list[str]) -> None:
+    from ganvoice.export.cli import export
+
+    export.main(args=args, standalone_mode=False)
+
+
+@pytest.fixture
+def tiny_random_export(monkeypatch):
+    """``ganvoice export --variant fast --random`` builds the tiny fast model (seconds, not minutes)."""
+    from ganvoice.export import cli
+    from ganvoice.models.base import build_generator
+
+    monkeypatch.setattr(cli, "build_generator", lambda variant: build_generator(variant, TINY_FAST))
+    return cli
+
+
+def test_export_replaces_the_output_only_after_its_parity_check(tiny_random_export, monkeypatch, tmp_path):
+    out = tmp_path / "g.onnx"
+    out.write_bytes(b"the model that works")
+    real_parity = tiny_random_export.torch_vs_ort
+    monkeypatch.setattr(tiny_random_export, "torch_vs_ort", lambda generator, path: 0.5)
+    with pytest.raises(GanvoiceError, match="parity check failed") as error:
+        _export(["--variant", "fast", "--random", "-o", str(out)])
+    assert "\n" not in str(error.value)
+    assert out.read_bytes() == b"the model that works" and sorted(tmp_path.iterdir()) == [out]
+    monkeypatch.setattr(tiny_random_export, "torch_vs_ort", real_parity)
+    _export(["--variant", "fast", "--random", "-o", str(out)])
+    assert out.read_bytes()[:4] != b"the " and sorted(tmp_path.iterdir()) == [out]
+
+
+@pytest.mark.parametrize("opset", ["5", "99", "16"])
+def test_unsupported_opsets_are_one_line_errors(tiny_random_export, tmp_path, opset):
+    with pytest.raises(GanvoiceError, match=f"--opset {opset} is not supported") as error:
+        _export(["--variant", "fast", "--random", "-o", str(tmp_path / "g.onnx"), "--opset", opset])
+    assert "\n" not in str(error.value) and not list(tmp_path.iterdir())
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_its_variant_is_one_line(tmp_path):
+    from ganvoice.export.checkpoint import generator_from_checkpoint
+    from ganvoice.models.base import build_generator
+
+    wider = build_generator("fast", {**TINY_FAST, "dim": 48})
+    path = tmp_path / "odd.pt"
+    torch.save(
+        {"generator_variant": "fast", "generator_config": TINY_FAST, "generator": wider.state_dict()}, path
+    )
+    with pytest.raises(GanvoiceError, match="weights do not fit") as error:
+        generator_from_checkpoint(str(path))
+    assert "\n" not in str(error.value)
+    torch.save({"generator_variant": "fast", "generator_config": {"dim": "wide"}, "generator": {}}, path)
+    with pytest.raises(GanvoiceError, match="does not build") as error:
+        generator_from_checkpoint(str(path))
+    assert "\n" not in str(error.value)
