@@ -55,7 +55,7 @@ def test_odd_lengths_are_padded_for_periods():
 def test_registry_errors_are_one_line():
     with pytest.raises(GanvoiceError, match="unknown discriminator 'xyz'"):
         build_discriminators({"xyz": {}})
-    with pytest.raises(GanvoiceError, match="unknown keys for discriminator 'mpd': period"):
+    with pytest.raises(GanvoiceError, match="unknown config keys for discriminator 'mpd': period"):
         make_discriminator_config("mpd", {"period": 2})
     with pytest.raises(GanvoiceError, match="at least one"):
         build_discriminators({})

@@ -219,8 +219,8 @@ def test_existing_run_needs_resume(manifest, tmp_path):
     [
         ({"train": {"bogus": 1}}, "unknown key train.bogus"),
         ({"bogus": {}}, "unknown section or key 'bogus'"),
-        ({"generator": {"config": {"bogus": 1}}}, "unknown generator config keys for 'fast': bogus"),
-        ({"discriminators": {"mpd": {"bogus": 1}}}, "unknown keys for discriminator 'mpd'"),
+        ({"generator": {"config": {"bogus": 1}}}, "unknown config keys for generator variant 'fast': bogus"),
+        ({"discriminators": {"mpd": {"bogus": 1}}}, "unknown config keys for discriminator 'mpd'"),
         ({"train": {"loss_weights": {"bogus": 1.0}}}, "unknown loss weight 'bogus'"),
         ({"train": {"adversarial": "wgan"}}, "unknown adversarial loss"),
         ({"generator": {"config": {"conditioning": "noise", "latent_channels": 4}}}, "gan_start_step = 0"),

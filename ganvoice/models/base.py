@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -11,8 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ganvoice.errors import GanvoiceError, renamed
+from ganvoice.errors import renamed
 from ganvoice.mel import MelSpec
+from ganvoice.models.registry import Registry
 from ganvoice.models.streaming import State, Streamable, chain_delay, chain_stream, state_shapes_of
 
 CONDITIONING = ("mel", "noise")
@@ -120,70 +120,46 @@ class GeneratorConfig:
         return self.spec.log_floor if self.conditioning == "mel" else 0.0
 
 
-@dataclass(frozen=True)
-class VariantEntry:
-    name: str
-    build: Callable[[GeneratorConfig], Generator]
-    config_class: type
-    defaults: dict
-
-
-GENERATORS: dict[str, VariantEntry] = {}
 #: Config keys that were renamed: old -> new. Old recipes and checkpoints still load (a one-line note).
 RENAMED_CONFIG_KEYS = {"lookahead_frames": "conv_lookahead_frames"}
 
 
-def register_generator(name: str, config_class: type, **defaults):
-    """Decorator: register ``build(config) -> Generator`` as variant ``name`` with config defaults."""
-
-    def wrap(build):
-        GENERATORS[name] = VariantEntry(name, build, config_class, defaults)
-        return build
-
-    return wrap
-
-
-def variant_names() -> list[str]:
-    _load_variants()
-    return sorted(GENERATORS)
-
-
-def make_config(variant: str, overrides: dict | None = None) -> GeneratorConfig:
-    """Typed config for ``variant``: registry defaults, then ``overrides``; unknown keys are an error."""
-    entry = _entry(variant)
-    values = dict(entry.defaults)
-    values.update(overrides or {})
+def _prepare_config(variant: str, values: dict, config_class: type) -> dict:
+    """A recipe's plain values for ``variant``: the mel table as a MelSpec, old key names renamed."""
     if isinstance(values.get("mel"), dict):
         values["mel"] = MelSpec.from_dict(values["mel"])
-    known = {f.name for f in fields(entry.config_class)}
+    known = {f.name for f in fields(config_class)}
     for old, new in RENAMED_CONFIG_KEYS.items():
         if old in values and old not in known and new in known:
             renamed(old, new, f"generator config of {variant!r}")
             values[new] = values.pop(old)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise GanvoiceError(f"unknown generator config keys for {variant!r}: {', '.join(unknown)}")
-    return entry.config_class(**values)
-
-
-def build_generator(variant: str, overrides: dict | None = None) -> Generator:
-    """Build a registered generator variant (see :func:`variant_names`)."""
-    config = make_config(variant, overrides)
-    generator = _entry(variant).build(config)
-    generator.variant = variant
-    return generator
-
-
-def _entry(variant: str) -> VariantEntry:
-    _load_variants()
-    if variant not in GENERATORS:
-        raise GanvoiceError(f"unknown generator variant {variant!r}; known: {', '.join(sorted(GENERATORS))}")
-    return GENERATORS[variant]
+    return values
 
 
 def _load_variants() -> None:
     # Importing the variant modules registers them.
     from ganvoice.models import fast, hifigan, seed_mlp  # noqa: F401
+
+
+#: Every generator variant (the modules register theirs with :func:`register_generator`).
+GENERATORS = Registry("generator variant", prepare=_prepare_config, load=_load_variants)
+register_generator = GENERATORS.register
+
+
+def variant_names() -> list[str]:
+    return GENERATORS.names()
+
+
+def make_config(variant: str, overrides: dict | None = None) -> GeneratorConfig:
+    """Typed config for ``variant``: registry defaults, then ``overrides``; unknown keys are an error."""
+    return GENERATORS.make_config(variant, overrides)
+
+
+def build_generator(variant: str, overrides: dict | None = None) -> Generator:
+    """Build a registered generator variant (see :func:`variant_names`)."""
+    generator = GENERATORS.build(variant, overrides)
+    generator.variant = variant
+    return generator
 
 
 def zero_state(generator: Generator, batch: int = 1) -> State:

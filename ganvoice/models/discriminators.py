@@ -11,8 +11,7 @@ recipes shrink them for a CPU budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
 from ganvoice.errors import GanvoiceError
+from ganvoice.models.registry import Registry
 
 LRELU_SLOPE = 0.1
 Output = tuple[list[Tensor], list[list[Tensor]]]
@@ -221,35 +221,26 @@ class MLPDiscriminator(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------- registry
-@dataclass(frozen=True)
-class DiscriminatorEntry:
-    config_class: type
-    build: Callable[[object], nn.Module]
+def _prepare_config(name: str, values: dict, config_class: type) -> dict:
+    """A recipe's lists as tuples (the config fields are tuples)."""
+    return {key: _tuples(value) for key, value in values.items()}
 
 
-DISCRIMINATORS: dict[str, DiscriminatorEntry] = {
-    "mpd": DiscriminatorEntry(MPDConfig, MultiPeriodDiscriminator),
-    "msd": DiscriminatorEntry(MSDConfig, MultiScaleDiscriminator),
-    "mrd": DiscriminatorEntry(MRDConfig, MultiResolutionDiscriminator),
-    "mlp": DiscriminatorEntry(MLPConfig, MLPDiscriminator),
-}
+#: Every discriminator, registered like the generators (:class:`~ganvoice.models.registry.Registry`).
+DISCRIMINATORS = Registry("discriminator", prepare=_prepare_config)
+DISCRIMINATORS.register("mpd", MPDConfig)(MultiPeriodDiscriminator)
+DISCRIMINATORS.register("msd", MSDConfig)(MultiScaleDiscriminator)
+DISCRIMINATORS.register("mrd", MRDConfig)(MultiResolutionDiscriminator)
+DISCRIMINATORS.register("mlp", MLPConfig)(MLPDiscriminator)
 
 
 def discriminator_names() -> list[str]:
-    return sorted(DISCRIMINATORS)
+    return DISCRIMINATORS.names()
 
 
 def make_discriminator_config(name: str, overrides: dict | None = None):
     """Typed config for discriminator ``name``; unknown names or keys are one-line errors."""
-    if name not in DISCRIMINATORS:
-        raise GanvoiceError(f"unknown discriminator {name!r}; known: {', '.join(discriminator_names())}")
-    config_class = DISCRIMINATORS[name].config_class
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - {f.name for f in fields(config_class)})
-    if unknown:
-        raise GanvoiceError(f"unknown keys for discriminator {name!r}: {', '.join(unknown)}")
-    values = {k: _tuples(v) for k, v in overrides.items()}
-    return config_class(**values)
+    return DISCRIMINATORS.make_config(name, overrides)
 
 
 def _tuples(value):
@@ -265,8 +256,7 @@ class DiscriminatorSet(nn.ModuleDict):
             raise GanvoiceError("at least one discriminator is needed")
         modules = {}
         for name in sorted(configs):
-            config = make_discriminator_config(name, configs[name])
-            modules[name] = DISCRIMINATORS[name].build(config)
+            modules[name] = DISCRIMINATORS.build(name, configs[name])
         super().__init__(modules)
 
     def forward(self, audio: Tensor) -> Output:
