@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from ganvoice.errors import DeviceError, GanvoiceError
 from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import PROVIDERS, open_model, provider_report
-from ganvoice.realtime.player import MODES, Player, PlayerConfig, list_devices
+from ganvoice.realtime.player import MAX_BLOCKSIZE, MAX_PREFILL_S, MODES, Player, PlayerConfig, list_devices
 from ganvoice.realtime.render import render_to_file
 from ganvoice.realtime.sources import SourceChoice, feed_from_stdin, make_source
 from ganvoice.realtime.stats import markdown_table
@@ -119,12 +120,12 @@ def play(
 
 
 def _check_numbers(blocksize: int, duration: float | None, prefill: float | None) -> None:
-    if blocksize <= 0:
-        raise GanvoiceError(f"--blocksize must be a positive number of samples, not {blocksize}")
-    if duration is not None and duration <= 0:
-        raise GanvoiceError(f"--duration must be more than 0 seconds, not {duration}")
-    if prefill is not None and prefill < 0:
-        raise GanvoiceError(f"--prefill must be 0 seconds or more, not {prefill}")
+    if not 0 < blocksize <= MAX_BLOCKSIZE:
+        raise GanvoiceError(f"--blocksize must be 1 to {MAX_BLOCKSIZE} samples, not {blocksize}")
+    if duration is not None and not 0 < duration < math.inf:  # NaN fails too
+        raise GanvoiceError(f"--duration must be a finite number of seconds > 0, not {duration}")
+    if prefill is not None and not 0 <= prefill <= MAX_PREFILL_S:
+        raise GanvoiceError(f"--prefill must be 0 to {MAX_PREFILL_S:g} seconds, not {prefill}")
 
 
 def _play_on_device(engine, source, config, demo, show_stats, stats_json) -> None:

@@ -105,6 +105,11 @@ def pick_rate(sd, info: dict, wanted: int, kind: str, channels: int) -> int:
         return int(info["default_samplerate"])
 
 
+#: The largest device block (samples) and prefill (seconds) a player takes.
+MAX_BLOCKSIZE = 8192
+MAX_PREFILL_S = 60.0
+
+
 @dataclass(frozen=True)
 class PlayerConfig:
     """How to play.
@@ -126,12 +131,12 @@ class PlayerConfig:
     def check(self) -> None:
         if self.mode not in MODES:
             raise GanvoiceError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if not isinstance(self.blocksize, int) or self.blocksize <= 0:
-            raise GanvoiceError(f"block size must be a positive number of samples, not {self.blocksize}")
-        if self.prefill is not None and self.prefill < 0:
-            raise GanvoiceError(f"prefill must be >= 0 seconds, not {self.prefill}")
-        if self.duration is not None and self.duration <= 0:
-            raise GanvoiceError(f"duration must be > 0 seconds, not {self.duration}")
+        if not isinstance(self.blocksize, int) or not 0 < self.blocksize <= MAX_BLOCKSIZE:
+            raise GanvoiceError(f"block size must be 1 to {MAX_BLOCKSIZE} samples, not {self.blocksize}")
+        if self.prefill is not None and not 0 <= self.prefill <= MAX_PREFILL_S:  # NaN fails too
+            raise GanvoiceError(f"prefill must be 0 to {MAX_PREFILL_S:g} seconds, not {self.prefill}")
+        if self.duration is not None and not 0 < self.duration < math.inf:
+            raise GanvoiceError(f"duration must be a finite number of seconds > 0, not {self.duration}")
 
 
 class Player:
