@@ -361,6 +361,28 @@ def _prepare(recipe: Recipe, options: RunOptions, state: TrainState) -> None:
         print(f"fine-tuning from {options.init}", file=sys.stderr)
 
 
+@dataclass
+class Run:
+    """One training run as its loop sees it: the recipe and options, where it runs, the model state,
+    the step setup, the data (``loader``; ``val``: the fixed validation batch or None; ``latent``: the
+    noise shape of an unconditional generator, else None) and the logger. Built by :func:`_run`."""
+
+    recipe: Recipe
+    options: RunOptions
+    info: DistInfo
+    device: torch.device
+    state: TrainState
+    setup: StepSetup
+    loader: DataLoader
+    val: tuple[torch.Tensor, torch.Tensor] | None
+    latent: tuple[int, int] | None
+    logger: Logger
+
+    @property
+    def out(self) -> Path:
+        return Path(self.options.out)
+
+
 def _run(recipe: Recipe, options: RunOptions, info: DistInfo, device: torch.device) -> RunResult:
     out, train = Path(options.out), recipe.train
     state = build_state(recipe, device)
@@ -405,15 +427,16 @@ def _run(recipe: Recipe, options: RunOptions, info: DistInfo, device: torch.devi
             worker_init_fn=worker_init,
             pin_memory=device.type == "cuda",
         )
-        return _loop(recipe, options, info, device, state, setup, loader, val, latent, logger)
+        return _loop(Run(recipe, options, info, device, state, setup, loader, val, latent, logger))
     finally:
         logger.close()
 
 
-def _loop(recipe, options, info, device, state, setup, loader, val, latent, logger) -> RunResult:
+def _loop(run: Run) -> RunResult:
     from tqdm import tqdm
 
-    train, out = recipe.train, Path(options.out)
+    state, info, device, latent, logger = run.state, run.info, run.device, run.latent, run.logger
+    train, out = run.recipe.train, run.out
     result = RunResult(step=state.step, checkpoint=None)
     last_val: float | None = None
     interactive = sys.stderr.isatty()
@@ -421,19 +444,19 @@ def _loop(recipe, options, info, device, state, setup, loader, val, latent, logg
         total=train.max_steps,
         initial=state.step,
         unit="step",
-        disable=not (options.progress and info.main),
+        disable=not (run.options.progress and info.main),
         mininterval=1.0 if interactive else 30.0,
         dynamic_ncols=True,
     )
     started, started_step = time.perf_counter(), state.step
     with stop_on_signals() as flag:
-        for batch in loader:
+        for batch in run.loader:
             real = batch["audio"].to(device, non_blocking=True)
             if latent is None:
                 cond = batch["mel"].to(device, non_blocking=True)
             else:
                 cond = noise((len(real), *latent), train.seed, state.step, info.rank).to(device)
-            logs = train_step(state, cond, real, setup)
+            logs = train_step(state, cond, real, run.setup)
             bad = not all(math.isfinite(v) for v in logs.values())
             stop, bad = _shared_flags(flag["stop"], bad, info, device)
             if bad:
@@ -449,16 +472,16 @@ def _loop(recipe, options, info, device, state, setup, loader, val, latent, logg
                 rate = (state.step - started_step) / max(time.perf_counter() - started, 1e-9)
                 logger.scalars(state.step, {**logs, "steps_per_s": rate}, "train")
                 bar.set_postfix_str(_format(logs, keys=("mel", "adv", "disc")), refresh=False)
-            if info.main and val is not None and state.step % train.val_every == 0:
-                last_val = _validate(state, val, setup, recipe, device, logger, out)
+            if info.main and run.val is not None and state.step % train.val_every == 0:
+                last_val = _validate(run)
             if info.main and state.step % train.checkpoint_every == 0:
-                result.checkpoint = _save(state, recipe, out, last_val)
+                result.checkpoint = _save(state, run.recipe, out, last_val)
             if stop:
                 result.stopped = "interrupted"
                 break
     bar.close()
     if info.main and (result.checkpoint is None or result.checkpoint.name != ckpt.step_name(state.step)):
-        result.checkpoint = _save(state, recipe, out, last_val)
+        result.checkpoint = _save(state, run.recipe, out, last_val)
     if info.world_size > 1:
         dist.barrier()
     result.step, result.state = state.step, state
@@ -467,15 +490,15 @@ def _loop(recipe, options, info, device, state, setup, loader, val, latent, logg
     return result
 
 
-def _validate(state, val, setup, recipe, device, logger, out: Path) -> float:
-    cond, real = val
+def _validate(run: Run) -> float:
+    state, recipe, (cond, real) = run.state, run.recipe, run.val
     result = validate(
-        state.generator, cond.to(device), real.to(device), setup.mel_loss, recipe.data.batch_size
+        state.generator, cond.to(run.device), real.to(run.device), run.setup.mel_loss, recipe.data.batch_size
     )
-    logger.validation(state.step, result, recipe.train.val_audio)
+    run.logger.validation(state.step, result, recipe.train.val_audio)
     if result.metric < state.best_val:
         state.best_val = result.metric
-        ckpt.save_best(state_payload(state, recipe, result.metric), out)
+        ckpt.save_best(state_payload(state, recipe, result.metric), run.out)
     return result.metric
 
 
