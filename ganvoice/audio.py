@@ -29,6 +29,9 @@ STREAM_RESAMPLE_QUALITY = "LQ"
 #: Live input: the microphone to the model's rate before mel analysis. soxr's default ("HQ"): the
 #: analysis already waits for its own lookahead, and input bursts only delay frames, never audio.
 MIC_RESAMPLE_QUALITY = "HQ"
+#: Audio extensions looked for in a folder (the corpus folder source, ``ganvoice eval``): anything
+#: libsndfile decodes. :func:`save_audio` writes the subset in :data:`FORMAT_BY_SUFFIX`.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
 #: Default sample format of :func:`save_audio`.
 DEFAULT_SUBTYPE = "PCM_16"
 #: soundfile container format by file extension (the temp file's own name carries no usable extension).

@@ -18,7 +18,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from ganvoice.audio import load_audio
+from ganvoice.audio import AUDIO_SUFFIXES, load_audio
 from ganvoice.corpus.manifest import MANIFEST_NAME, manifest_file, read_manifest
 from ganvoice.errors import GanvoiceError
 from ganvoice.fileio import atomic_write_json
@@ -27,7 +27,6 @@ from ganvoice.metrics import all_metrics, dnsmos, griffin_lim
 from ganvoice.onnxgraph import OnnxGenerator
 
 SYNTHETIC_SOURCES = ("espeak", "flite", "festival")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 METRICS = ("pesq_wb", "stoi", "mel_l1", "mrstft")
 METRIC_PACKAGES = ("pesq", "pystoi", "librosa")
 MOS_PACKAGE = "speechmos"

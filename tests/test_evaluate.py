@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from ganvoice.assets import bundled_model_path
 from ganvoice.audio import save_audio
 from ganvoice.cli import cli
 from ganvoice.mel import MelAnalyzer, MelSpec
 from ganvoice.metrics import griffin_lim, mel_l1, mrstft_distance, pesq_wb, stoi
 
-DEFAULT = Path(__file__).resolve().parents[1] / "ganvoice" / "assets" / "default.onnx"
+DEFAULT = bundled_model_path()
 HELD_OUT = Path("/usr/share/klettres/en/alpha")
 
 
@@ -64,7 +65,7 @@ def test_eval_cli_reports_streaming_offline_and_griffin_lim(tmp_path):
 
 def test_eval_rejects_a_noise_model_and_an_empty_folder(tmp_path):
     save_audio(tmp_path / "a.wav", harmonic(0.5), 22050)
-    noise = DEFAULT.with_name("noise.onnx")
+    noise = bundled_model_path(noise=True)
     result = CliRunner().invoke(cli, ["eval", "--model", str(noise), "--data", str(tmp_path)])
     assert result.exit_code != 0 and "mel-conditioned" in str(result.exception)
     empty = tmp_path / "empty"

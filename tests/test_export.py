@@ -1,7 +1,6 @@
 """ONNX export: torch vs ONNX Runtime, ORT streaming vs ORT offline, metadata, CLI, bad input."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -9,6 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from ganvoice.assets import DEFAULT_CHECKPOINT, asset_path
 from ganvoice.cli import cli
 from ganvoice.export.checkpoint import generator_from_checkpoint
 from ganvoice.export.onnx_export import ExportOptions, export_generator
@@ -181,7 +181,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
 
 def test_trained_checkpoint_exports_with_parity(tmp_path):
     """The shipped fine-tuning checkpoint (8 k trained steps, fp16 weights) through `ganvoice export`."""
-    checkpoint = Path(__file__).resolve().parents[1] / "ganvoice" / "assets" / "default-finetune.pt"
+    checkpoint = asset_path(DEFAULT_CHECKPOINT)
     out = tmp_path / "trained.onnx"
     result = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(out)])
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganvoice.audio import load_audio
+from ganvoice.audio import AUDIO_SUFFIXES, load_audio
 from ganvoice.corpus import synth
 from ganvoice.corpus.errors import SourceError
 
@@ -27,8 +27,6 @@ KLETTRES_ROOT = Path("/usr/share/klettres")
 KLETTRES_HELD_OUT = ("en", "en_GB")
 #: fillets clips whose name matches this are noises and effects, not speech.
 FILLETS_NOISE_PATTERN = "*-x-*"
-#: Extensions the folder source picks up (anything libsndfile decodes).
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
 #: Transcript files looked for next to a folder source's clip (same stem).
 TEXT_SUFFIXES = (".txt", ".lab")
 
