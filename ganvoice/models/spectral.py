@@ -47,12 +47,20 @@ def half_inverse_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     return scale * np.cos(angle), scale * np.sin(angle)
 
 
-def forward_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """``[n_fft, K]`` bases of the forward real DFT: ``re = x @ cos``, ``im = -(x @ sin)``."""
-    n = np.arange(n_fft)[:, None]
-    k = np.arange(n_fft // 2 + 1)[None, :]
-    angle = 2.0 * np.pi * n * k / n_fft
+def half_forward_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[K, K]`` cosine and sine bases of the real DFT of folded frames (:func:`half_forward_dft`)."""
+    n = np.arange(n_fft // 2 + 1)[:, None]
+    angle = 2.0 * np.pi * n * n.T / n_fft
     return np.cos(angle), np.sin(angle)
+
+
+def half_forward_dft(x: Tensor, cos_basis: Tensor, sin_basis: Tensor) -> tuple[Tensor, Tensor]:
+    """Real frames ``[..., n_fft]`` -> ``(re, im)`` ``[..., K]``. Folding ``x[n] +- x[n_fft - n]`` first
+    (cosine even, sine odd) halves the weights and the work of a full-length basis."""
+    bins = cos_basis.shape[0]
+    first = x[..., :bins]
+    mirrored = F.pad(torch.flip(x[..., bins:], dims=[-1]), (1, 1))
+    return (first + mirrored) @ cos_basis, -((first - mirrored) @ sin_basis)
 
 
 def hann(n_fft: int) -> np.ndarray:
@@ -175,13 +183,14 @@ class ConsistencyLayer(Streamable, nn.Module):
         self.history = self.parts - 1 + lookahead
         window = hann(n_fft)
         cos_i, sin_i = half_inverse_dft_bases(n_fft)
-        cos_f, sin_f = forward_dft_bases(n_fft)
+        cos_f, sin_f = half_forward_dft_bases(n_fft)
         for name, value in {
             "window": window,
+            "gain": self._analysis_gain(window),
             "cos_inverse": cos_i,
             "sin_inverse": sin_i,
-            "cos_forward": cos_f * self._analysis_gain(window)[:, None],
-            "sin_forward": sin_f * self._analysis_gain(window)[:, None],
+            "cos_forward": cos_f,
+            "sin_forward": sin_f,
         }.items():
             self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
         self.target = DelayLine(self.bins, lookahead)
@@ -221,7 +230,7 @@ class ConsistencyLayer(Streamable, nn.Module):
         windowed = (time * self.window).transpose(1, 2)
         full = torch.cat([state[0], windowed], dim=-1)
         segments = self._overlap(full, x.shape[-1]).transpose(1, 2)
-        cos, sin = unit(segments @ self.cos_forward, -(segments @ self.sin_forward))
+        cos, sin = unit(*half_forward_dft(segments * self.gain, self.cos_forward, self.sin_forward))
         target, target_state = self.target.stream(magnitude, state[1:])
         out = torch.cat([target, target * cos.transpose(1, 2), target * sin.transpose(1, 2)], dim=1)
         return out, [full[..., full.shape[-1] - self.history :], *target_state]
