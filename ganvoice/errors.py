@@ -32,12 +32,17 @@ def first_line(text: object) -> str:
     return type(text).__name__ if isinstance(text, BaseException) else "unknown error"
 
 
+#: Notes already shown (one per old name and place, per process).
+_RENAMED_SHOWN: dict = {}
+
+
 def renamed(old: str, new: str, where: str) -> None:
     """The one-line note for an old name that still works: ``WHERE: 'OLD' is now 'NEW'``.
 
-    A :class:`FutureWarning`, so a user running a command sees it (once per place) and a test can
-    check for it.
+    A :class:`FutureWarning` (so a user running a command sees it, once, and a test can check for it),
+    attributed to ``ganvoice`` rather than to a source line, so that it stays one line.
     """
     import warnings
 
-    warnings.warn(f"{where}: {old!r} is now {new!r} (the old name still works)", FutureWarning, stacklevel=3)
+    text = f"{where}: {old!r} is now {new!r} (the old name still works)"
+    warnings.warn_explicit(text, FutureWarning, "ganvoice", 0, module="ganvoice", registry=_RENAMED_SHOWN)
