@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ganvoice.assets import DEMO_AUDIO, asset_path, bundled_model_path
+from ganvoice.assets import DEMO_AUDIO, asset_path, bundled_model
 from ganvoice.errors import DeviceError, GanvoiceError
 from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json
 from ganvoice.realtime.engine import Engine
@@ -20,16 +20,6 @@ from ganvoice.realtime.sources import SourceChoice, feed_from_stdin, make_source
 from ganvoice.realtime.stats import markdown_table
 
 DEMO_OUTPUT = "ganvoice-demo.wav"
-
-
-def bundled_model(noise: bool) -> Path:
-    path = bundled_model_path(noise)
-    if not path.is_file():
-        raise GanvoiceError(
-            f"no bundled model yet ({path} is missing: it ships with a trained release); "
-            "pass --model FILE.onnx (e.g. from 'ganvoice export --variant fast --random -o g.onnx')"
-        )
-    return path
 
 
 def report(summary: dict, show: bool, json_path: str | None) -> None:

@@ -350,9 +350,9 @@ class JackResynth:
 
 
 def _write_json(path: Path, summary: dict) -> None:
-    from ganvoice.realtime.cli import write_json
+    from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json
 
-    write_json(path, summary)
+    atomic_write_json(path, summary, sort_keys=True, missing_folder=FILE_FOLDER_MISSING)
 
 
 @click.command("jack")
@@ -376,7 +376,7 @@ def jack_command(
     model_path, name, server, connect_in, connect_out, provider, threads, cushion, duration, stats_json
 ) -> None:
     """Run a model as a JACK client: audio at 'in' is resynthesised to 'out' (Ctrl-C stops)."""
-    from ganvoice.realtime.cli import bundled_model
+    from ganvoice.assets import bundled_model
 
     if stats_json and not Path(stats_json).parent.is_dir():
         raise GanvoiceError(f"--stats-json {stats_json}: folder {Path(stats_json).parent} does not exist")

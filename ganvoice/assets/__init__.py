@@ -30,3 +30,16 @@ def asset_path(name: str) -> Path:
 def bundled_model_path(noise: bool = False) -> Path:
     """The bundled default model (``noise``: the noise model); check ``is_file()`` before use."""
     return asset_path(NOISE_MODEL if noise else DEFAULT_MODEL)
+
+
+def bundled_model(noise: bool = False) -> Path:
+    """The bundled default model's path, or a one-line :class:`GanvoiceError` saying how to get a model."""
+    from ganvoice.errors import GanvoiceError
+
+    path = bundled_model_path(noise)
+    if not path.is_file():
+        raise GanvoiceError(
+            f"no bundled model yet ({path} is missing: it ships with a trained release); "
+            "pass --model FILE.onnx (e.g. from 'ganvoice export --variant fast --random -o g.onnx')"
+        )
+    return path
