@@ -24,8 +24,14 @@ def read_any_checkpoint(path: str) -> dict:
     )
 
 
-def generator_from_checkpoint(path: str, official_config: str | None = None) -> tuple[Generator, int]:
-    """Build and load the generator stored in ``path``; returns ``(generator, training step)``."""
+def generator_from_checkpoint(
+    path: str, official_config: str | None = None, overrides: dict | None = None
+) -> tuple[Generator, int]:
+    """Build and load the generator stored in ``path``; returns ``(generator, training step)``.
+
+    ``overrides`` change the stored generator config before building: options without weights of their
+    own (e.g. ``fast``'s ``consistency_iterations``, ``nnls_iterations``) can change at export time; any
+    other change fails the weight load in one line."""
     checkpoint = read_any_checkpoint(path)
     if not isinstance(checkpoint, dict) or "generator" not in checkpoint:
         raise GanvoiceError(f"{path}: no 'generator' weights in this checkpoint")
@@ -34,10 +40,10 @@ def generator_from_checkpoint(path: str, official_config: str | None = None) -> 
     variant = checkpoint["generator_variant"]
     if variant not in variant_names():
         raise GanvoiceError(f"{path}: unknown variant {variant!r}; known: {', '.join(variant_names())}")
-    config = checkpoint.get("generator_config") or {}
+    config = {**(checkpoint.get("generator_config") or {}), **(overrides or {})}
     try:
         generator = build_generator(variant, config)
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, GanvoiceError) as exc:
         raise GanvoiceError(f"{path}: its generator config does not build a {variant!r} ({exc})") from None
     if not isinstance(checkpoint["generator"], dict):
         raise GanvoiceError(f"{path}: its 'generator' entry is not a set of weights")

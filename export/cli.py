@@ -14,6 +14,7 @@ from ganvoice.export.onnx_export import ExportOptions, export_generator, file_sh
 from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.models.base import build_generator, variant_names
 from ganvoice.onnxgraph import OnnxGenerator
+from ganvoice.train.config import deep_merge, parse_assignment
 
 PARITY_CHUNKS = [1, 2, 5, 16, 37]
 #: Largest parity errors an export may show, per weight type: (torch vs ORT, ORT streaming vs offline).
@@ -31,17 +32,36 @@ PARITY_LIMITS = {"fp32": (1e-3, 1e-3), "fp16": (5e-2, 1e-3), "int8": (0.5, 5e-2)
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--no-simplify", is_flag=True, help="Skip the onnxslim pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def export(checkpoint, output, variant, random_weights, official_config, weights, opset, no_simplify, seed):
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Generator option without weights, e.g. consistency_iterations=3 (value in TOML).",
+)
+def export(
+    checkpoint,
+    output,
+    variant,
+    random_weights,
+    official_config,
+    weights,
+    opset,
+    no_simplify,
+    seed,
+    assignments,
+):
     """Export CHECKPOINT (or --variant NAME --random) to one streaming ONNX graph."""
+    overrides = generator_overrides(assignments)
     if random_weights:
         if not variant:
             raise GanvoiceError(f"--random needs --variant (one of: {', '.join(variant_names())})")
         torch.manual_seed(seed)
-        generator, step, digest = build_generator(variant), 0, ""
+        generator, step, digest = build_generator(variant, overrides), 0, ""
     else:
         if not checkpoint:
             raise GanvoiceError("give a CHECKPOINT, or --variant NAME --random")
-        generator, step = generator_from_checkpoint(checkpoint, official_config)
+        generator, step = generator_from_checkpoint(checkpoint, official_config, overrides)
         digest = file_sha256(checkpoint)
     options = ExportOptions(opset=opset, simplify=not no_simplify, weights=weights)
     # the new graph is written beside OUTPUT and replaces it only once its parity check has passed
@@ -75,3 +95,11 @@ def export(checkpoint, output, variant, random_weights, official_config, weights
         f"parity torch-vs-ORT {offline_error:.2e}, "
         f"ORT stream-vs-offline {stream_error:.2e}"
     )
+
+
+def generator_overrides(assignments: tuple[str, ...]) -> dict:
+    """``("consistency_iterations=3", ...)`` -> ``{"consistency_iterations": 3}`` (values parsed as TOML)."""
+    overrides: dict = {}
+    for text in assignments:
+        overrides = deep_merge(overrides, parse_assignment(text))
+    return overrides

@@ -125,6 +125,25 @@ def _simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnxslim.slim(model)
 
 
+def share_identical_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Keep one copy of initializers with equal type, shape and bytes (the tracer copies a constant that is
+    used in several places, e.g. the DFT matrices every consistency layer shares); returns ``model``."""
+    graph, kept, renamed = model.graph, {}, {}
+    for init in list(graph.initializer):
+        data = onnx.numpy_helper.to_array(init)
+        key = (init.data_type, tuple(init.dims), hashlib.sha256(data.tobytes()).hexdigest())
+        if key in kept:
+            renamed[init.name] = kept[key]
+            graph.initializer.remove(init)
+        else:
+            kept[key] = init.name
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    return model
+
+
 def _fp16_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """Store large float32 initializers as float16, cast back to float32 at load (compute stays fp32)."""
     graph = model.graph
@@ -180,6 +199,7 @@ def to_onnx(
     model = _trace(folded, options.opset)
     if options.simplify:
         model = fold_shape_arithmetic(_simplify(model))
+    model = share_identical_initializers(model)
     if options.weights == "fp16":
         model = _fp16_weights(model)
     elif options.weights == "int8":

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganvoice.models.base import Generator, GeneratorConfig, register_generator
-from ganvoice.models.spectral import ConsistencyLayer, OverlapAdd, SpectrumHead
+from ganvoice.models.spectral import ConsistencyLayer, FourierBases, OverlapAdd, SpectrumHead
 from ganvoice.models.streaming import (
     DelayLine,
     State,
@@ -126,11 +126,12 @@ class FastGenerator(Generator):
         )
         if config.consistency_iterations < 0:
             raise ValueError("consistency_iterations must be >= 0")
+        self.fourier = FourierBases(config.head_n_fft)  # one copy of the DFT matrices for every transform
         self.consistency = nn.ModuleList(
-            ConsistencyLayer(config.head_n_fft, spec.hop_length, config.consistency_lookahead)
+            ConsistencyLayer(config.head_n_fft, spec.hop_length, config.consistency_lookahead, self.fourier)
             for _ in range(config.consistency_iterations)
         )
-        self.synthesis = OverlapAdd(config.head_n_fft, spec.hop_length)
+        self.synthesis = OverlapAdd(config.head_n_fft, spec.hop_length, self.fourier)
         backbone = [self.embed, self.norm, *self.blocks, self.final_norm]
         if self.head.uses_mel:
             if config.conditioning != "mel":

@@ -47,22 +47,6 @@ def half_inverse_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     return scale * np.cos(angle), scale * np.sin(angle)
 
 
-def half_forward_dft_bases(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """``[K, K]`` cosine and sine bases of the real DFT of folded frames (:func:`half_forward_dft`)."""
-    n = np.arange(n_fft // 2 + 1)[:, None]
-    angle = 2.0 * np.pi * n * n.T / n_fft
-    return np.cos(angle), np.sin(angle)
-
-
-def half_forward_dft(x: Tensor, cos_basis: Tensor, sin_basis: Tensor) -> tuple[Tensor, Tensor]:
-    """Real frames ``[..., n_fft]`` -> ``(re, im)`` ``[..., K]``. Folding ``x[n] +- x[n_fft - n]`` first
-    (cosine even, sine odd) halves the weights and the work of a full-length basis."""
-    bins = cos_basis.shape[0]
-    first = x[..., :bins]
-    mirrored = F.pad(torch.flip(x[..., bins:], dims=[-1]), (1, 1))
-    return (first + mirrored) @ cos_basis, -((first - mirrored) @ sin_basis)
-
-
 def hann(n_fft: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
 
@@ -85,12 +69,35 @@ def unit(re: Tensor, im: Tensor) -> tuple[Tensor, Tensor]:
     return re / length, im / length
 
 
-def frames_to_time(re: Tensor, im: Tensor, cos_basis: Tensor, sin_basis: Tensor) -> Tensor:
-    """Spectra ``[..., K]`` -> real frames ``[..., n_fft]`` through the half-length inverse DFT."""
-    even = re @ cos_basis
-    odd = im @ sin_basis
-    second_half = torch.flip((even + odd)[..., 1:-1], dims=[-1])
-    return torch.cat([even - odd, second_half], dim=-1)
+class FourierBases(nn.Module):
+    """The half-length real-DFT matrices ``[K, K]`` (scaled for the inverse), shared by every transform of a
+    generator so that the exported graph holds one copy.
+
+    ``to_time``: spectra ``[..., K]`` -> real frames ``[..., n_fft]``. For ``c = re @ cos`` and
+    ``s = im @ sin`` the frame is ``x[n] = c[n] - s[n]`` for ``n <= n_fft / 2`` and ``x[n_fft - n] = c[n] +
+    s[n]``: the symmetry halves the weights and the work of a full basis.
+    ``to_directions``: real frames ``[B, n_fft, T]`` -> ``(re, im)`` ``[B, K, T]`` up to one positive factor
+    per bin (enough for a phase): the frames are folded (``x[n] +- x[n_fft - n]``) and multiplied by the
+    same (symmetric) matrices from the left.
+    """
+
+    def __init__(self, n_fft: int):
+        super().__init__()
+        cos_basis, sin_basis = half_inverse_dft_bases(n_fft)
+        self.n_fft, self.bins = n_fft, n_fft // 2 + 1
+        self.register_buffer("cos_basis", torch.tensor(cos_basis, dtype=torch.float32), persistent=False)
+        self.register_buffer("sin_basis", torch.tensor(sin_basis, dtype=torch.float32), persistent=False)
+
+    def to_time(self, re: Tensor, im: Tensor) -> Tensor:
+        even = re @ self.cos_basis
+        odd = im @ self.sin_basis
+        second_half = torch.flip((even + odd)[..., 1:-1], dims=[-1])
+        return torch.cat([even - odd, second_half], dim=-1)
+
+    def to_directions(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        first = x[:, : self.bins]
+        mirrored = F.pad(torch.flip(x[:, self.bins :], dims=[1]), (0, 0, 1, 1))
+        return self.cos_basis @ (first + mirrored), -(self.sin_basis @ (first - mirrored))
 
 
 class SpectrumHead(Streamable, nn.Module):
@@ -174,25 +181,19 @@ class ConsistencyLayer(Streamable, nn.Module):
     ``n_fft / hop - 1 + lookahead`` windowed time frames and ``lookahead`` frames of target magnitude.
     """
 
-    def __init__(self, n_fft: int, hop: int, lookahead: int):
+    def __init__(self, n_fft: int, hop: int, lookahead: int, bases: FourierBases | None = None):
         super().__init__()
         if n_fft % hop or lookahead < 0:
             raise ValueError("n_fft must be a multiple of hop, lookahead >= 0")
         self.n_fft, self.hop, self.lookahead = n_fft, hop, lookahead
         self.bins, self.parts = n_fft // 2 + 1, n_fft // hop
         self.history = self.parts - 1 + lookahead
+        self.bases = bases or FourierBases(n_fft)
         window = hann(n_fft)
-        cos_i, sin_i = half_inverse_dft_bases(n_fft)
-        cos_f, sin_f = half_forward_dft_bases(n_fft)
-        for name, value in {
-            "window": window,
-            "gain": self._analysis_gain(window),
-            "cos_inverse": cos_i,
-            "sin_inverse": sin_i,
-            "cos_forward": cos_f,
-            "sin_forward": sin_f,
-        }.items():
-            self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
+        # n_fft / 2 brings the directions of to_directions near the spectrum's own scale (UNIT_EPS stays tiny)
+        gain = self._analysis_gain(window) * n_fft / 2.0
+        self.register_buffer("window", torch.tensor(window, dtype=torch.float32), persistent=False)
+        self.register_buffer("gain", torch.tensor(gain[:, None], dtype=torch.float32), persistent=False)
         self.target = DelayLine(self.bins, lookahead)
 
     def _analysis_gain(self, window: np.ndarray) -> np.ndarray:
@@ -226,13 +227,13 @@ class ConsistencyLayer(Streamable, nn.Module):
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         magnitude, re, im = x.split(self.bins, dim=1)
-        time = frames_to_time(re.transpose(1, 2), im.transpose(1, 2), self.cos_inverse, self.sin_inverse)
+        time = self.bases.to_time(re.transpose(1, 2), im.transpose(1, 2))
         windowed = (time * self.window).transpose(1, 2)
         full = torch.cat([state[0], windowed], dim=-1)
-        segments = self._overlap(full, x.shape[-1]).transpose(1, 2)
-        cos, sin = unit(*half_forward_dft(segments * self.gain, self.cos_forward, self.sin_forward))
+        segments = self._overlap(full, x.shape[-1])
+        cos, sin = unit(*self.bases.to_directions(segments * self.gain))
         target, target_state = self.target.stream(magnitude, state[1:])
-        out = torch.cat([target, target * cos.transpose(1, 2), target * sin.transpose(1, 2)], dim=1)
+        out = torch.cat([target, target * cos, target * sin], dim=1)
         return out, [full[..., full.shape[-1] - self.history :], *target_state]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -246,15 +247,13 @@ class OverlapAdd(Streamable, nn.Module):
     samples relative to frames centred like the mel analysis.
     """
 
-    def __init__(self, n_fft: int, hop: int):
+    def __init__(self, n_fft: int, hop: int, bases: FourierBases | None = None):
         super().__init__()
         if n_fft % hop:
             raise ValueError("head_n_fft must be a multiple of hop_length")
         self.n_fft, self.hop, self.upsample = n_fft, hop, hop
         self.bins = n_fft // 2 + 1
-        cos_basis, sin_basis = half_inverse_dft_bases(n_fft)
-        self.register_buffer("cos_basis", torch.tensor(cos_basis, dtype=torch.float32), persistent=False)
-        self.register_buffer("sin_basis", torch.tensor(sin_basis, dtype=torch.float32), persistent=False)
+        self.bases = bases or FourierBases(n_fft)
         window = torch.tensor(synthesis_window(n_fft, hop), dtype=torch.float32)
         self.register_buffer("window", window, persistent=False)
 
@@ -267,7 +266,7 @@ class OverlapAdd(Streamable, nn.Module):
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         _, re, im = x.transpose(1, 2).split(self.bins, dim=-1)
-        frames = frames_to_time(re, im, self.cos_basis, self.sin_basis) * self.window
+        frames = self.bases.to_time(re, im) * self.window
         batch, length = frames.shape[0], frames.shape[1] * self.hop
         parts = self.n_fft // self.hop
         ola = 0.0
