@@ -255,7 +255,8 @@ class Player:
         engine, ring, step, blocksize = self.engine, self._ring, self._step, self.config.blocksize
         try:
             while not self._stop.is_set():
-                if ring.free() < blocksize:
+                # keep the ring at the cushion (the latency the player states), not at its capacity
+                if ring.free() < blocksize or ring.available() >= max(self._cushion, blocksize):
                     time.sleep(self._poll_s)
                     continue
                 start = time.perf_counter()
