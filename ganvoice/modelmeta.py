@@ -23,6 +23,8 @@ The streaming contract's vocabulary (one name per idea, used the same way everyw
   (Old recipes' ``lookahead_frames`` still loads, with a one-line note.)
 - ``compensate_delay``: the engine option that drops the first ``delay_samples`` samples, so rendered
   audio lines up with its input (``Engine(..., compensate_delay=True)``; old name ``skip_warmup``).
+  ``Engine.output_delay`` is the lag a caller then sees, at the output rate (old name
+  ``Engine.delay_samples``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Lifecycle (in the spirit of pedalboard)::
     engine.reset()                             # zero state, a new stream
 
 Output is mono float32 at :attr:`sample_rate` (the model's rate unless :meth:`prepare` chose another;
-then soxr resamples it as a stream). The output lags the conditioning by :attr:`delay_samples`; pull
+then soxr resamples it as a stream). The output lags the conditioning by :attr:`output_delay`; pull
 rendering ends exactly when the last frame's audio is out (the model is flushed with
 :meth:`ModelMetadata.flush_frames`, as offline use does).
 """
@@ -150,12 +150,18 @@ class Engine:
 
     # -- latency -------------------------------------------------------------------------------------
     @property
-    def delay_samples(self) -> int:
-        """Model delay at the output rate: how far the audio lags its frames (0 with ``compensate_delay``).
+    def output_delay(self) -> int:
+        """Samples the pulled audio lags its frames, at the output rate (0 with ``compensate_delay``).
 
-        Not the metadata's ``delay_samples`` (the model's own delay at the model rate) when resampling
-        or compensating: this is what a caller of :meth:`render` sees."""
+        The metadata's ``delay_samples`` (the model's own delay, at the model rate) seen through the
+        resampler and :attr:`compensate_delay`: what a caller of :meth:`render` gets."""
         return 0 if self.compensate_delay else round(self.metadata.delay_samples * self._ratio)
+
+    @property
+    def delay_samples(self) -> int:
+        """Old name of :attr:`output_delay` (``delay_samples`` is the metadata's word)."""
+        renamed("Engine.delay_samples", "output_delay", "Engine")
+        return self.output_delay
 
     @property
     def latency_samples(self) -> int:

@@ -79,7 +79,7 @@ def test_pull_render_equals_offline(tiny_model, speech, reference, kind, compens
     assert engine.render(10).shape == (0,)
     if not compensate_delay:  # the offline render starts exactly after the declared model delay
         delay = engine.metadata.delay_samples
-        assert engine.delay_samples == delay
+        assert engine.output_delay == delay
         assert np.abs(audio[delay:] - offline).max() <= TOLERANCE
 
 

@@ -30,7 +30,9 @@ def test_flush_frames_is_flush_length_frames_of_pad_value(tiny_model):
 def test_engine_skip_warmup_is_compensate_delay(tiny_model):
     with pytest.warns(FutureWarning, match="'skip_warmup' is now 'compensate_delay'"):
         engine = Engine(tiny_model, "cpu", skip_warmup=True)
-    assert engine.compensate_delay and engine.delay_samples == 0
+    assert engine.compensate_delay and engine.output_delay == 0
+    with pytest.warns(FutureWarning, match="'Engine.delay_samples' is now 'output_delay'"):
+        assert engine.delay_samples == 0
     with pytest.warns(FutureWarning):
         engine.skip_warmup = False
     assert not engine.compensate_delay
