@@ -109,7 +109,7 @@ class Engine:
         if self._streamer is None or self._streamer.max_frames != max_frames:
             self._streamer = Streamer(self._opened, max_frames)
         self._staging = np.zeros((self.channels, max_frames), dtype=np.float32)
-        self._pad = np.full((self.channels, max_frames), self.metadata.pad_value, dtype=np.float32)
+        self._flush = self.metadata.flush_frames()  # run in pieces of <= flush_length frames
         self._empty = np.zeros(0, dtype=np.float32)  # fill() ends the stream without allocating
         self._resampler_hold = self.resampler_hold_samples()
         capacity = self.max_block + math.ceil(max_frames * hop_out) + 2 * self._resampler_hold + 64
@@ -302,7 +302,7 @@ class Engine:
         if self._pad_left > 0:
             got = min(frames, self._pad_left)
             self._pad_left -= got
-            self._run(self._pad, got)
+            self._run(self._flush, got)
             return True
         self._push_out(self._resample(self._empty, last=True))
         self._drained = True
