@@ -8,6 +8,7 @@ the graph is simplified (onnxslim) and checked (``onnx.checker``); opset 17 / IR
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -69,6 +70,14 @@ def state_infos(generator: Generator) -> tuple[StateInfo, ...]:
         StateInfo(f"state_in_{i}", f"state_out_{i}", (1, *shape))
         for i, shape in enumerate(generator.state_shapes())
     )
+
+
+def generator_config_of(generator: Generator) -> dict:
+    """The generator's config as plain JSON values (the mel spec travels apart, as ``mel``)."""
+    config = getattr(generator, "config", None)
+    if config is None or not dataclasses.is_dataclass(config):
+        return {}
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "mel"}
 
 
 def build_metadata(
@@ -208,6 +217,7 @@ def to_onnx(
         "opset": options.opset,
         "weights": options.weights,
         "parameters": generator.describe()["parameters"],
+        "generator_config": generator_config_of(generator),
     }
     metadata = build_metadata(
         generator, training_step=training_step, checkpoint_sha256=checkpoint_sha256, extra=extra

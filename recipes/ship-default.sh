@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Rebuild the bundled assets from training checkpoints (run from the repo root):
-#   bash recipes/ship-default.sh FAST_CHECKPOINT NOISE_CHECKPOINT
-# -> ganvoice/assets/default.onnx, noise.onnx (fp32 streaming graphs) and default-finetune.pt
-#    (generator + discriminators, fp16, no optimizer state: `ganvoice train --init` reads it).
+# Rebuild the bundled default model from a training checkpoint (run from the repo root):
+#   bash recipes/ship-default.sh FAST_PHASE_CHECKPOINT [CONSISTENCY_ITERATIONS] [NNLS_ITERATIONS]
+# -> ganvoice/assets/default.onnx (fp32 streaming graph with the given number of unrolled consistency layers
+#    and NNLS magnitude steps: weightless, so they are chosen here) and ganvoice/assets/default-finetune.pt
+#    (the compact checkpoint: fp16 generator + discriminators, step and LR schedule, no optimizer state;
+#    `ganvoice train --continue` goes on from it, `--init` fine-tunes from it).
+# noise.onnx is rebuilt from its own checkpoint with: .venv/bin/ganvoice export NOISE.pt -o ganvoice/assets/noise.onnx
 set -euo pipefail
-fast=${1:?fast checkpoint}; noise=${2:?noise checkpoint}
+checkpoint=${1:?fast-phase checkpoint}
+layers=${2:-2}
+nnls=${3:-8}
 PY=${PY:-.venv/bin/python}
-"$PY" -m ganvoice.cli export "$fast" -o ganvoice/assets/default.onnx
-"$PY" -m ganvoice.cli export "$noise" -o ganvoice/assets/noise.onnx
+"$PY" -m ganvoice.cli export "$checkpoint" -o ganvoice/assets/default.onnx \
+  --set consistency_iterations="$layers" --set nnls_iterations="$nnls"
 "$PY" -c "import sys; from ganvoice.train.checkpoint import save_finetune_checkpoint as s; s(sys.argv[1], sys.argv[2])" \
-  "$fast" ganvoice/assets/default-finetune.pt
+  "$checkpoint" ganvoice/assets/default-finetune.pt
 ls -la ganvoice/assets

@@ -56,9 +56,13 @@ def test_eval_cli_reports_streaming_offline_and_griffin_lim(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| griffin_lim |" in result.output and "| streaming |" in result.output
     report = json.loads(out.read_text())
-    assert report["clips"] == 2 and set(report["means"]) == {"streaming", "offline", "griffin_lim"}
-    for values in report["means"].values():
-        assert set(values) == {"pesq_wb", "stoi", "mel_l1", "mrstft"}
+    assert "| recordings |" in result.output  # DNSMOS of the recordings themselves, next to the systems
+    systems = {"streaming", "offline", "griffin_lim"}
+    assert report["clips"] == 2 and set(report["means"]) == systems | {"recordings"}
+    for system in systems:
+        assert set(report["means"][system]) == {"pesq_wb", "stoi", "mel_l1", "mrstft", "dnsmos"}
+    assert set(report["means"]["recordings"]) == {"dnsmos"}
+    assert all(1.0 <= report["means"][s]["dnsmos"] <= 5.0 for s in systems | {"recordings"})
     streaming, offline = report["means"]["streaming"], report["means"]["offline"]
     assert abs(streaming["mel_l1"] - offline["mel_l1"]) < 1e-3  # streaming is exact
 

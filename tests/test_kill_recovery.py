@@ -93,7 +93,11 @@ def tiny_random_export(monkeypatch):
     from ganvoice.export import cli
     from ganvoice.models.base import build_generator
 
-    monkeypatch.setattr(cli, "build_generator", lambda variant: build_generator(variant, TINY_FAST))
+    monkeypatch.setattr(
+        cli,
+        "build_generator",
+        lambda variant, overrides=None: build_generator(variant, {**TINY_FAST, **(overrides or {})}),
+    )
     return cli
 
 
