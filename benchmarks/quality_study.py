@@ -173,6 +173,35 @@ def plot(rows: list[Row], path: Path) -> None:
 ROW_OPTIONS = re.compile(r"^(\d+)x(\d+)(?:n(\d+))?$")
 
 
+def spectrograms(clip: Path, models: list[tuple[str, Path]], path: Path, seconds: float) -> None:
+    """Log-mel images (and wavs) of one clip: the recording, Griffin-Lim-32, each model streamed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ganvoice.audio import load_audio, save_audio
+    from ganvoice.mel import MelAnalyzer
+    from ganvoice.metrics import griffin_lim
+
+    spec = OnnxGenerator(str(models[0][1])).metadata.mel
+    analyzer = MelAnalyzer(spec)
+    audio = load_audio(clip, spec.sample_rate)[: int(seconds * spec.sample_rate)]
+    mel = analyzer(audio)
+    renders = {"recording": audio, "griffin-lim-32": griffin_lim(mel, spec)}
+    for name, model in models:
+        renders[name] = OnnxGenerator(str(model)).chunked(mel[None], [1])[0]
+    fig, axes = plt.subplots(len(renders), 1, figsize=(9, 2.2 * len(renders)), sharex=True)
+    for axis, (name, signal) in zip(axes, renders.items()):
+        axis.imshow(analyzer(signal), origin="lower", aspect="auto", vmin=-11.5, vmax=2.0, cmap="magma")
+        axis.set_ylabel(name, fontsize=8)
+        save_audio(path.with_name(f"{path.stem}-{name}.wav"), signal, spec.sample_rate)
+    axes[-1].set_xlabel(f"mel frames ({clip.name})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def parse_options(text: str) -> dict:
     """``"KxL"`` or ``"KxLnN"`` -> K consistency layers of L frames of lookahead, N NNLS magnitude steps."""
     match = ROW_OPTIONS.match(text.lower())
@@ -221,6 +250,13 @@ def main() -> None:
         "max_seconds": args.max_seconds,
         "rows": [row.__dict__ for row in rows],
     }
+    models_to_show = [
+        (row.name, models / f"{row.kind}-{row.name}.onnx") for row in rows if row.kind == "consistency"
+    ]
+    if models_to_show:
+        spectrograms(
+            clips["test"][0].path, models_to_show[-2:], args.out / "spectrograms.png", args.max_seconds
+        )
     atomic_write_text(args.out / "quality.json", json.dumps(report, indent=2))
     atomic_write_text(args.out / "quality.md", markdown(rows) + "\n")
     plot(rows, args.out / "quality.png")

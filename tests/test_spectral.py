@@ -85,7 +85,7 @@ def test_consistency_layers_make_a_random_phase_consistent(speech):
 def test_pinv_magnitude_reproduces_the_mel(speech):
     mel = torch.tensor(MelAnalyzer(SPEC)(speech[0].numpy()))[None]
     head = SpectrumHead(dim=4, n_fft=SPEC.n_fft, spec=SPEC, magnitude="pinv", phase_head="ri")
-    frames = head(torch.cat([torch.randn(1, 4, mel.shape[-1]), mel], dim=1))
+    frames = head(torch.cat([torch.randn(1, 4, mel.shape[-1]), mel - head.mel_offset], dim=1))
     bins = SPEC.n_fft // 2 + 1
     magnitude = frames[:, :bins]
     remel = torch.tensor(mel_filterbank(SPEC), dtype=torch.float32) @ magnitude
@@ -109,7 +109,7 @@ def test_phase_losses_vanish_at_the_true_phase_and_not_elsewhere(speech):
 
 def test_nnls_steps_bring_the_magnitude_closer_to_the_mel(speech):
     mel = torch.tensor(MelAnalyzer(SPEC)(speech[0].numpy()))[None]
-    features = torch.cat([torch.zeros(1, 4, mel.shape[-1]), mel], dim=1)
+    features = torch.cat([torch.zeros(1, 4, mel.shape[-1]), mel - SPEC.log_floor], dim=1)
     filterbank = torch.tensor(mel_filterbank(SPEC), dtype=torch.float32)
     errors = []
     for steps in (0, 4, 16):
@@ -118,6 +118,19 @@ def test_nnls_steps_bring_the_magnitude_closer_to_the_mel(speech):
         assert magnitude.min() >= 1e-5
         errors.append(float(torch.linalg.norm(filterbank @ magnitude - torch.exp(mel))))
     assert errors[2] < errors[1] < 0.9 * errors[0], errors
+
+
+@pytest.mark.parametrize("magnitude", ["pinv", "pinv_residual"])
+def test_a_stream_of_silence_starts_silent(magnitude):
+    """The zero start state means silence, not a frame of log-mel 0 (a loud click at the start)."""
+    torch.manual_seed(0)
+    generator = build_generator(
+        "fast", {"dim": 16, "intermediate_dim": 32, "num_blocks": 1, "magnitude": magnitude}
+    )
+    silence = torch.full((1, 80, 12), SPEC.log_floor)
+    with torch.no_grad():
+        streamed, _ = generator.stream(silence, generator.init_state(1))
+    assert streamed.abs().max() < 1e-3
 
 
 def test_pinv_needs_the_mels_fft_size():

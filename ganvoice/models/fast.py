@@ -136,7 +136,7 @@ class FastGenerator(Generator):
         if self.head.uses_mel:
             if config.conditioning != "mel":
                 raise ValueError("a pinv magnitude needs mel conditioning")
-            backbone = [WithDelayedInput(backbone, config.in_channels)]
+            backbone = [WithDelayedInput(backbone, config.in_channels, offset=self.head.mel_offset)]
         self.spectral_layers = [*backbone, self.head]
         self.layers = [*self.spectral_layers, *self.consistency, self.synthesis]
 

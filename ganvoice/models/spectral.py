@@ -103,6 +103,8 @@ class FourierBases(nn.Module):
 class SpectrumHead(Streamable, nn.Module):
     """Features ``[B, dim (+ n_mels), T]`` -> frames ``[B, 3 * K, T]`` (magnitude, real, imaginary).
 
+    The log-mel channels (``pinv`` magnitudes) arrive minus ``mel_offset`` (the log-mel of silence).
+
     ``magnitude``: ``learned`` (the net predicts the log-magnitude), ``pinv`` (the mel's pseudo-inverse
     exactly: the net learns phase only; the log-mel arrives after the features, delayed to their frame),
     ``pinv_residual`` (log-pinv plus a learned residual). ``phase_head``: ``angle`` (a phase value, through
@@ -120,6 +122,7 @@ class SpectrumHead(Streamable, nn.Module):
             raise ValueError(f"magnitude must be one of {MAGNITUDES}, phase_head one of {PHASE_HEADS}")
         self.bins, self.dim = n_fft // 2 + 1, dim
         self.magnitude, self.phase_head, self.log_base = magnitude, phase_head, spec.log_base
+        self.mel_offset = spec.log_floor  # the log-mel arrives minus this (a zero start state = silence)
         magnitude_outputs = 0 if magnitude == "pinv" else self.bins
         phase_outputs = self.bins * (2 if phase_head == "ri" else 1)
         self.out = nn.Linear(dim, magnitude_outputs + phase_outputs)
@@ -158,11 +161,11 @@ class SpectrumHead(Streamable, nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         outputs = self.out(x[:, : self.dim].transpose(1, 2)).transpose(1, 2)
         if self.magnitude == "pinv":
-            log_magnitude, phase = self._pinv_log_magnitude(x[:, self.dim :]), outputs
+            log_magnitude, phase = self._pinv_log_magnitude(x[:, self.dim :] + self.mel_offset), outputs
         else:
             log_magnitude, phase = outputs[:, : self.bins], outputs[:, self.bins :]
             if self.magnitude == "pinv_residual":
-                log_magnitude = log_magnitude + self._pinv_log_magnitude(x[:, self.dim :])
+                log_magnitude = log_magnitude + self._pinv_log_magnitude(x[:, self.dim :] + self.mel_offset)
         magnitude = torch.exp(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE))
         if self.phase_head == "ri":
             cos, sin = unit(phase[:, : self.bins], phase[:, self.bins :])

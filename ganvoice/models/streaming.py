@@ -261,14 +261,16 @@ class LeakyReLU(nn.LeakyReLU):
 
 
 class WithDelayedInput(Streamable):
-    """Runs ``body`` (streamable layers) and appends its own input, delayed to the body's delay, as channels.
+    """Runs ``body`` (streamable layers) and appends its own input minus ``offset``, delayed to the body's
+    delay, as channels.
 
-    ``[B, C, T] -> [B, C_body + C, T]``. A plain object, not a module: the body's modules stay registered
-    where their owner put them (their checkpoint keys do not move).
+    ``[B, C, T] -> [B, C_body + C, T]``. The offset makes the zero start state mean an input of ``offset``
+    (e.g. the log-mel of silence, so a stream does not start with a frame of log-mel 0). A plain object,
+    not a module: the body's modules stay registered where their owner put them (their keys do not move).
     """
 
-    def __init__(self, body: list, channels: int):
-        self.body = body
+    def __init__(self, body: list, channels: int, offset: float = 0.0):
+        self.body, self.offset = body, offset
         self.skip = DelayLine(channels, chain_delay(body))
 
     @property
@@ -281,5 +283,5 @@ class WithDelayedInput(Streamable):
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         count = sum(len(state_shapes_of(m)) for m in self.body)
         y, body_state = chain_stream(self.body, x, state[:count])
-        skip, skip_state = self.skip.stream(x, state[count:])
+        skip, skip_state = self.skip.stream(x - self.offset, state[count:])
         return torch.cat([y, skip], dim=1), body_state + skip_state
