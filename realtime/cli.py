@@ -100,7 +100,8 @@ def play(
             raise GanvoiceError("--mic needs an audio device; --output renders a file, a mel, noise or stdin")
         summary = render_to_file(engine, source, Path(output_path), duration)
         click.echo(
-            f"wrote {output_path} ({summary['seconds']} s, {summary['realtime_factor']} x real time)",
+            f"wrote {output_path} ({summary['seconds']} s, rendered "
+            f"{summary['seconds'] / max(summary['wall_s'], 1e-9):.1f}x faster than real time)",
             err=True,
         )
         report(summary, show_stats, stats_json)

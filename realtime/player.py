@@ -71,8 +71,15 @@ def split_devices(device: int | str | None) -> tuple[int | str | None, int | str
 
 
 def list_devices() -> str:
-    """PortAudio's device list, as text."""
-    return str(import_sounddevice().query_devices())
+    """PortAudio's device list, as text (:class:`DeviceError` when there is none: one line, exit 2)."""
+    sd = import_sounddevice()
+    try:
+        devices = sd.query_devices()
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"no audio device ({first_line(exc)}); {NO_DEVICE_HINT}") from exc
+    if len(devices) == 0:
+        raise DeviceError(f"no audio devices found; {NO_DEVICE_HINT}")
+    return str(devices)
 
 
 def resolve_device(sd, device: int | str | None, kind: str) -> dict:
