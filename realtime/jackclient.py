@@ -18,10 +18,14 @@ The process callback allocates no arrays (the port buffers are numpy views JACK 
 takes no lock, prints nothing and never waits; a period whose frames are not ready is played as silence
 and counted (``starved_blocks``); one whose compute outlasts the period is counted (``late_blocks``);
 JACK's xruns are ``device_underflows``. The counters are printed on exit, like ``ganvoice-play --stats``.
+Before the client activates, every object made so far is frozen out of the garbage collector
+(``gc.freeze``): a full collection, which Python may start in whichever thread allocates, the process
+callback included, then has only the few new objects to look at instead of stalling a period for ~0.1 s.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import signal
 import sys
@@ -36,12 +40,18 @@ from ganvoice.errors import DeviceError, GanvoiceError
 from ganvoice.realtime.blockstep import BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import PROVIDERS
-from ganvoice.realtime.player import GIL_SWITCH_INTERVAL_S, POLL_FRACTION, PREFETCH_BLOCKS
+from ganvoice.realtime.player import (
+    GIL_SWITCH_INTERVAL_S,
+    LIVE_CUSHION_BLOCKS,
+    POLL_FRACTION,
+    PREFETCH_BLOCKS,
+)
 from ganvoice.realtime.sources import MicSource, Prefetcher
 from ganvoice.realtime.stats import markdown_table
 
-#: Periods the analysis thread has to turn a period of input into frames before the callback needs them.
-DEFAULT_CUSHION = 1
+#: Periods the analysis thread has to turn a period of input into frames before the callback needs them
+#: (as many as the player's live cushion: one period was starved now and then on a busy 2-core machine).
+DEFAULT_CUSHION = LIVE_CUSHION_BLOCKS
 #: How often the main thread looks at the client (seconds).
 WAIT_POLL_S = 0.05
 #: Periods after a connection change before the port latencies are recomputed (JACK swaps graphs at a
@@ -165,6 +175,7 @@ class JackResynth:
         self._error: BaseException | None = None
         self._ended = False
         self._latency_due: float | None = None
+        self._frozen = False
         self._switch_interval: float | None = None
 
     # -- setup ---------------------------------------------------------------------------------------
@@ -228,6 +239,11 @@ class JackResynth:
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
             self._prefetcher.start()
+            # Everything allocated so far (the model, numpy, the libraries) goes out of the collector's
+            # reach: a full collection then cannot stall the process callback for ~100 ms.
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
             client.activate()
             self._connect(client)
         except BaseException:
@@ -330,6 +346,9 @@ class JackResynth:
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
     def summary(self) -> dict:
         """The player's counters plus latency, client and settings."""

@@ -29,6 +29,7 @@ Gst.init_check(None)
 
 import numpy as np  # noqa: E402
 
+from ganvoice.errors import first_line  # noqa: E402
 from ganvoice.realtime.engine import Engine  # noqa: E402
 from ganvoice.realtime.model import PROVIDERS  # noqa: E402
 from ganvoice.realtime.resynth import Resynthesizer  # noqa: E402
@@ -48,11 +49,6 @@ def bundled(name: str) -> str:
     import ganvoice
 
     return str(Path(ganvoice.__file__).resolve().parent / "assets" / name)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def post_error(element: Gst.Element, message: str, debug: str = "") -> None:
@@ -121,7 +117,7 @@ class GanvoiceFilter(Gst.Element):
         self.props_ = {"model": bundled(BUNDLED_MODEL), "provider": "auto", "threads": 1}
         self.resynth: Resynthesizer | None = None
         self._base_pts = 0
-        self._caps_error_posted = False
+        self._failed = False
         self.sinkpad = Gst.Pad.new_from_template(self.get_pad_template("sink"), "sink")
         self.sinkpad.set_chain_function_full(self._chain)
         self.sinkpad.set_event_function_full(self._sink_event)
@@ -150,7 +146,7 @@ class GanvoiceFilter(Gst.Element):
             except Exception as exc:  # noqa: BLE001 -- e.g. a noise model: one error message
                 post_error(self, f"ganvoice: {first_line(exc)}", repr(exc))
                 return Gst.StateChangeReturn.FAILURE
-            self._caps_error_posted = False
+            self._failed = False
         result = Gst.Element.do_change_state(self, transition)
         if transition == Gst.StateChange.PAUSED_TO_READY and self.resynth is not None:
             self.resynth.reset()
@@ -176,18 +172,36 @@ class GanvoiceFilter(Gst.Element):
             "put 'audioconvert ! audioresample' before ganvoice"
         )
 
-    def _reject(self, caps: Gst.Caps) -> bool:
-        """Post the error for caps that cannot go in (once); True if they were rejected."""
-        problem = self._caps_problem(caps)
-        if problem is not None and not self._caps_error_posted:
-            self._caps_error_posted = True
-            post_error(self, problem, caps.to_string())
-        return problem is not None
+    def _settled_elsewhere(self, caps: Gst.Caps) -> bool:
+        """Every structure of ``caps`` fixes a rate, format or channel count that we cannot take."""
+        if self.resynth is None or caps.is_empty() or caps.is_any():
+            return False
+        wanted = {"rate": self.resynth.sample_rate, "channels": 1}
+        for index in range(caps.get_size()):
+            structure = caps.get_structure(index)
+            fixed = {name: structure.get_int(name) for name in wanted}
+            mismatch = any(ok and value != wanted[name] for name, (ok, value) in fixed.items())
+            audio_format = structure.get_string("format")
+            if not mismatch and (audio_format is None or audio_format == "F32LE"):
+                return False
+        return True
+
+    def _fail(self, message: str, debug: str = "") -> Gst.FlowReturn:
+        """Post the one error message of this run, then take no more data.
+
+        Upstream gets FLUSHING (it stops quietly) rather than ERROR or NOT_NEGOTIATED, which would make
+        it post a second, vaguer error ("Internal data stream error") that races the application's
+        teardown (gst-launch-1.0 can hang on it).
+        """
+        if not self._failed:
+            self._failed = True
+            post_error(self, message, debug)
+        return Gst.FlowReturn.FLUSHING
 
     # -- data ----------------------------------------------------------------------------------------
     def _chain(self, pad, parent, buffer):
         resynth = self.resynth
-        if resynth is None:
+        if resynth is None or self._failed:
             return Gst.FlowReturn.FLUSHING
         if buffer.has_flags(Gst.BufferFlags.DISCONT) and resynth.active:
             flow = self._finish_stream()  # a gap: the old stream ends here, a new one begins
@@ -197,8 +211,7 @@ class GanvoiceFilter(Gst.Element):
             self._base_pts = buffer.pts
         ok, info = buffer.map(Gst.MapFlags.READ)
         if not ok:
-            post_error(self, "ganvoice: cannot read an input buffer")
-            return Gst.FlowReturn.ERROR
+            return self._fail("ganvoice: cannot read an input buffer")
         try:
             samples = np.frombuffer(info.data, dtype="<f4").copy()
         finally:
@@ -207,8 +220,7 @@ class GanvoiceFilter(Gst.Element):
             first = resynth.samples_out
             audio = resynth.push(samples)
         except Exception as exc:  # noqa: BLE001 -- one error message, not a traceback
-            post_error(self, f"ganvoice: {first_line(exc)}", repr(exc))
-            return Gst.FlowReturn.ERROR
+            return self._fail(f"ganvoice: {first_line(exc)}", repr(exc))
         return self._push(audio, first)
 
     def _push(self, audio: np.ndarray, first: int) -> Gst.FlowReturn:
@@ -240,10 +252,14 @@ class GanvoiceFilter(Gst.Element):
         kind = event.type
         if kind == Gst.EventType.CAPS:
             caps = event.parse_caps()
-            if self._reject(caps):
-                return False
+            problem = self._caps_problem(caps)
+            if problem is not None:
+                self._fail(problem, caps.to_string())
+                return True  # taken, so that upstream's push meets FLUSHING, not NOT_NEGOTIATED
             return self.srcpad.push_event(Gst.Event.new_caps(caps))
         if kind == Gst.EventType.EOS:
+            if self._failed:
+                return True  # the run has failed: no EOS (a sink prerolling on it races the teardown)
             self._finish_stream()
         elif kind == Gst.EventType.FLUSH_STOP and self.resynth is not None:
             self.resynth.reset()
@@ -255,13 +271,15 @@ class GanvoiceFilter(Gst.Element):
             query_filter = query.parse_caps()
             caps = self._caps()
             if query_filter is not None:
-                if query_filter.is_fixed():
-                    self._reject(query_filter)  # an upstream with no other choice: say why now
+                if self._settled_elsewhere(query_filter):
+                    # an upstream with no other choice: let its caps come, so the CAPS event says why
+                    caps = TEMPLATE_CAPS
                 caps = query_filter.intersect_full(caps, Gst.CapsIntersectMode.FIRST)
             query.set_caps_result(caps)
             return True
         if kind == Gst.QueryType.ACCEPT_CAPS:
-            query.set_accept_caps_result(self._caps_problem(query.parse_accept_caps()) is None)
+            caps = query.parse_accept_caps()
+            query.set_accept_caps_result(caps.can_intersect(TEMPLATE_CAPS))  # the CAPS event checks the rate
             return True
         return pad.query_default(parent, query)
 

@@ -23,12 +23,12 @@ from ganvoice_gst import (  # noqa: E402 -- the sibling plugin module (same pyth
     CAPS,
     TEMPLATE_CAPS,
     bundled,
-    first_line,
     model_properties,
     open_engine,
     post_error,
 )
 
+from ganvoice.errors import first_line  # noqa: E402
 from ganvoice.realtime.blockstep import BlockStep  # noqa: E402
 from ganvoice.realtime.sources import NoiseSource  # noqa: E402
 
@@ -103,7 +103,16 @@ class GanvoiceSrc(GstBase.BaseSrc):
             self.set_live(value)
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def do_start(self):
+    def do_change_state(self, transition):
+        if transition == Gst.StateChange.NULL_TO_READY and not self._open():
+            return Gst.StateChangeReturn.FAILURE
+        result = Gst.Element.do_change_state(self, transition)
+        if transition == Gst.StateChange.READY_TO_NULL:
+            self.engine, self.step = None, None
+        return result
+
+    def _open(self) -> bool:
+        """Open and check the model (READY), so a bad one fails the state change with our one error."""
         props = self.props_
         engine = open_engine(self, props["model"], props["provider"], props["threads"])
         if engine is None:
@@ -124,11 +133,18 @@ class GanvoiceSrc(GstBase.BaseSrc):
         except Exception as exc:  # noqa: BLE001 -- one error message
             post_error(self, f"ganvoicesrc: {first_line(exc)}", repr(exc))
             return False
-        self.engine, self._samples = engine, 0
+        self.engine = engine
+        return True
+
+    def do_start(self):
+        """A new stream: the latent walk restarts from the seed."""
+        if self.engine is None:
+            return False
+        self.engine.reset()
+        self._samples = 0
         return True
 
     def do_stop(self):
-        self.engine, self.step = None, None
         return True
 
     def do_is_seekable(self):
