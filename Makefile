@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 APT_PACKAGES := libportaudio2 libsndfile1 jackd2 espeak-ng flite sox \
 	fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl ktuberling-data klettres-data \
-	festival festvox-kallpc16k
+	festival festvox-kallpc16k \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-python3-plugin-loader python3-gst-1.0
 
 .PHONY: demo test system-deps venv runtime all-deps lint format pytest clean
 

@@ -51,6 +51,8 @@ def test_wheel_maps_export_and_realtime_and_ships_the_assets(tmp_path):
         "ganvoice/assets/noise.onnx",
         "ganvoice/assets/demo.wav",
         "ganvoice/corpus/sentences.txt",
+        "ganvoice/realtime/gst/python/ganvoice_gst.py",
+        "ganvoice/realtime/gst/python/ganvoicesrc_gst.py",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "export/", "realtime/")) for name in names)
