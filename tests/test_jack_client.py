@@ -165,8 +165,9 @@ def test_jack_client_output_is_the_render_at_the_reported_latency(
     reference = rendered[onset - begin : len(recorded_out) - begin - reported - END_MARGIN]
     assert len(reference) > (FEED_SECONDS - 1) * RATE
     assert np.abs(reference).max() > 10 * TOLERANCE  # not a comparison of silences
-    # the measured latency: where the render of the speech's first second lies in the output
-    assert cross_correlation_peak(recorded_out, reference[:RATE]) - onset == reported
+    # the measured latency: where the render of the speech's first second lies in the output's next two
+    # seconds (the demo sentence repeats: a wider search could find its second copy)
+    assert cross_correlation_peak(recorded_out[onset : onset + 2 * RATE], reference[:RATE]) == reported
     # exact everywhere, except around the xruns JACK reported (a lost cycle changes the input the model
     # heard: its output differs for about the model's memory, then matches again at the same latency)
     out = recorded_out[onset + reported : onset + reported + len(reference)]
