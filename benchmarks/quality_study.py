@@ -5,7 +5,7 @@ code streaming one frame per call on the held-out ``test`` split (klettres en/en
 Griffin-Lim-32 on the same clips, with the model's offline speed on one ONNX Runtime thread:
 
 - ``consistency``: one trained checkpoint exported with K unrolled consistency layers x L frames of
-  lookahead each and N NNLS steps on the magnitude (``KxLnN``; all weightless: export-time choices);
+  lookahead each, N NNLS steps on the magnitude and momentum M (``KxLnNmM``; weightless: export-time);
 - ``curve``: the checkpoints of a run folder, placed at the CPU minutes they took (from ``log.jsonl``);
   pass ``--curve`` once per run folder to put recipes trained for equal minutes side by side.
 
@@ -170,7 +170,7 @@ def plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-ROW_OPTIONS = re.compile(r"^(\d+)x(\d+)(?:n(\d+))?$")
+ROW_OPTIONS = re.compile(r"^(\d+)x(\d+)(?:n(\d+))?(?:m([\d.]+))?$")
 
 
 def spectrograms(clip: Path, models: list[tuple[str, Path]], path: Path, seconds: float) -> None:
@@ -203,15 +203,16 @@ def spectrograms(clip: Path, models: list[tuple[str, Path]], path: Path, seconds
 
 
 def parse_options(text: str) -> dict:
-    """``"KxL"`` or ``"KxLnN"`` -> K consistency layers of L frames of lookahead, N NNLS magnitude steps."""
+    """``"KxL[nN][mM]"`` -> K consistency layers of L frames of lookahead, N NNLS magnitude steps, momentum M."""
     match = ROW_OPTIONS.match(text.lower())
     if not match:
-        raise SystemExit(f"--consistency wants KxL or KxLnN (e.g. 2x1n8), not {text!r}")
-    layers, lookahead, nnls = match.groups()
+        raise SystemExit(f"--consistency wants KxL[nN][mM] (e.g. 3x1n8m0.8), not {text!r}")
+    layers, lookahead, nnls, momentum = match.groups()
     return {
         "consistency_iterations": int(layers),
         "consistency_lookahead": int(lookahead),
         "nnls_iterations": int(nnls or 0),
+        "consistency_momentum": float(momentum or 0.0),
     }
 
 
@@ -222,7 +223,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, help="For the consistency rows.")
-    parser.add_argument("--consistency", nargs="*", default=[], metavar="KxL[nN]")
+    parser.add_argument("--consistency", nargs="*", default=[], metavar="KxL[nN][mM]")
     parser.add_argument("--curve", type=Path, nargs="*", default=[], help="Run folders: their checkpoints.")
     parser.add_argument("--clips", type=int, default=40, help="Clips per split (the test split has 94).")
     parser.add_argument("--max-seconds", type=float, default=4.0)

@@ -160,6 +160,13 @@ SPECTRAL_OPTIONS = [
         "consistency_lookahead": 2,
         "nnls_iterations": 4,
     },
+    {
+        "magnitude": "pinv",
+        "phase_head": "ri",
+        "consistency_iterations": 3,
+        "consistency_lookahead": 1,
+        "consistency_momentum": 0.5,
+    },
     {"magnitude": "learned", "phase_head": "angle", "consistency_iterations": 1, "consistency_lookahead": 0},
 ]
 

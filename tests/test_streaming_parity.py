@@ -37,6 +37,7 @@ FAST_SPECTRAL_OPTIONS = [
     },
     {"magnitude": "learned", "phase_head": "ri", "consistency_iterations": 1, "consistency_lookahead": 2},
     {"magnitude": "pinv", "phase_head": "angle", "consistency_iterations": 0},
+    {"magnitude": "pinv", "phase_head": "ri", "consistency_iterations": 4, "consistency_momentum": 0.8},
 ]
 # small configs (many chunks): the layer structure and the delays are those of the full models
 CONFIGS = {

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganvoice.models.base import Generator, GeneratorConfig, register_generator
-from ganvoice.models.spectral import ConsistencyLayer, FourierBases, OverlapAdd, SpectrumHead
+from ganvoice.models.spectral import ConsistencyStack, FourierBases, OverlapAdd, SpectrumHead
 from ganvoice.models.streaming import (
     DelayLine,
     State,
@@ -46,6 +46,7 @@ class FastConfig(GeneratorConfig):
     phase_head: str = "angle"
     consistency_iterations: int = 0
     consistency_lookahead: int = 1
+    consistency_momentum: float = 0.0  # fast Griffin-Lim momentum between consistency layers (0 = plain)
     nnls_iterations: int = 0  # pinv magnitudes: FISTA steps toward the mel's non-negative least squares
 
 
@@ -124,12 +125,14 @@ class FastGenerator(Generator):
         self.head = SpectrumHead(
             config.dim, config.head_n_fft, spec, config.magnitude, config.phase_head, config.nnls_iterations
         )
-        if config.consistency_iterations < 0:
-            raise ValueError("consistency_iterations must be >= 0")
         self.fourier = FourierBases(config.head_n_fft)  # one copy of the DFT matrices for every transform
-        self.consistency = nn.ModuleList(
-            ConsistencyLayer(config.head_n_fft, spec.hop_length, config.consistency_lookahead, self.fourier)
-            for _ in range(config.consistency_iterations)
+        self.consistency = ConsistencyStack(
+            config.head_n_fft,
+            spec.hop_length,
+            config.consistency_iterations,
+            config.consistency_lookahead,
+            config.consistency_momentum,
+            self.fourier,
         )
         self.synthesis = OverlapAdd(config.head_n_fft, spec.hop_length, self.fourier)
         backbone = [self.embed, self.norm, *self.blocks, self.final_norm]
@@ -138,7 +141,7 @@ class FastGenerator(Generator):
                 raise ValueError("a pinv magnitude needs mel conditioning")
             backbone = [WithDelayedInput(backbone, config.in_channels, offset=self.head.mel_offset)]
         self.spectral_layers = [*backbone, self.head]
-        self.layers = [*self.spectral_layers, *self.consistency, self.synthesis]
+        self.layers = [*self.spectral_layers, self.consistency, self.synthesis]
 
     def forward_with_frames(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Offline run that also returns the head's frames ``[B, 3 * K, T]`` aligned with ``x``'s frames."""

@@ -243,6 +243,52 @@ class ConsistencyLayer(Streamable, nn.Module):
         return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
 
 
+class ConsistencyStack(Streamable, nn.Module):
+    """``iterations`` :class:`ConsistencyLayer` s in sequence, ``[B, 3 * K, T] -> [B, 3 * K, T]``, with
+    optional fast-Griffin-Lim momentum (Perraudin et al. 2013): the input of layer ``i + 1`` is
+    ``c_i + momentum * (c_i - c_(i-1))`` (``c_i`` layer ``i``'s output, ``c_(i-1)`` delayed to align it);
+    the last layer's output is the result. Delay ``iterations * lookahead`` frames.
+    """
+
+    def __init__(self, n_fft: int, hop: int, iterations: int, lookahead: int, momentum: float, bases):
+        super().__init__()
+        if iterations < 0 or not 0.0 <= momentum <= 2.0:
+            raise ValueError("consistency_iterations must be >= 0 and consistency_momentum in [0, 2]")
+        self.momentum, self.bins = momentum, n_fft // 2 + 1
+        self.layers = nn.ModuleList(ConsistencyLayer(n_fft, hop, lookahead, bases) for _ in range(iterations))
+        steps = max(iterations - 2, 0) if momentum else 0
+        self.aligners = nn.ModuleList(DelayLine(2 * self.bins, lookahead) for _ in range(steps))
+
+    @property
+    def delay(self) -> int:
+        return sum(layer.delay for layer in self.layers)
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [shape for m in [*self.layers, *self.aligners] for shape in m.state_shapes()]
+
+    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        per_layer = len(self.layers[0].state_shapes()) if self.layers else 0
+        per_aligner = len(self.aligners[0].state_shapes()) if self.aligners else 0
+        aligner_state = state[per_layer * len(self.layers) :]
+        layer_out, aligner_out, previous, out = [], [], None, x
+        for i, layer in enumerate(self.layers):
+            out, new = layer.stream(x, state[i * per_layer : (i + 1) * per_layer])
+            layer_out += new
+            x = out
+            if self.aligners and previous is not None and i + 1 < len(self.layers):
+                earlier, new = self.aligners[i - 1].stream(
+                    previous, aligner_state[(i - 1) * per_aligner : i * per_aligner]
+                )
+                aligner_out += new
+                spectrum = out[:, self.bins :]
+                x = torch.cat([out[:, : self.bins], spectrum + self.momentum * (spectrum - earlier)], dim=1)
+            previous = out[:, self.bins :]
+        return out, layer_out + aligner_out
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
+
+
 class OverlapAdd(Streamable, nn.Module):
     """Frames ``[B, 3 * K, T]`` -> audio ``[B, 1, T * hop]`` (inverse real DFT, window, overlap-add).
 
