@@ -203,7 +203,7 @@ def spectrograms(clip: Path, models: list[tuple[str, Path]], path: Path, seconds
 
 
 def parse_options(text: str) -> dict:
-    """``"KxL[nN][mM]"`` -> K consistency layers of L frames of lookahead, N NNLS magnitude steps, momentum M."""
+    """``"KxL[nN][mM]"`` -> K consistency layers of L lookahead frames, N NNLS steps, momentum M."""
     match = ROW_OPTIONS.match(text.lower())
     if not match:
         raise SystemExit(f"--consistency wants KxL[nN][mM] (e.g. 3x1n8m0.8), not {text!r}")
