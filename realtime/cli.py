@@ -146,10 +146,9 @@ def _play_on_device(engine, source, config, demo, show_stats, stats_json) -> Non
 
 def _status_line(player: Player) -> str:
     engine = player.engine
-    s = player.summary()
     return (
         f"playing {engine.metadata.variant} on {engine.provider} at {engine.sample_rate} Hz, "
-        f"block {player.config.blocksize}, {player.config.mode} mode, latency {s['latency_ms']:.1f} ms "
+        f"block {player.config.blocksize}, {player.config.mode} mode, latency {player.latency().describe()} "
         "(Ctrl-C stops)"
     )
 

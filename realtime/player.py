@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from ganvoice.errors import DeviceError, GanvoiceError, first_line
 from ganvoice.realtime.blockstep import MODES, BlockStep
 from ganvoice.realtime.engine import Engine
+from ganvoice.realtime.latency import LatencyBudget
 from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import MicSource, Prefetcher, Source
 
@@ -409,15 +410,23 @@ class Player:
         self.stop()
 
     # -- report --------------------------------------------------------------------------------------
+    def latency(self) -> LatencyBudget:
+        """The latency this player adds (:mod:`ganvoice.realtime.latency`: the one definition)."""
+        return LatencyBudget.of(self.engine, self.config.blocksize, 1000.0 * self.device_latency_s)
+
     def summary(self) -> dict:
-        """Stats plus latency, provider and settings (what ``--stats-json`` writes)."""
-        engine = self.engine
+        """Stats plus latency, provider and settings (what ``--stats-json`` writes).
+
+        ``latency_ms`` = ``engine_latency_ms`` (model delay, resampler, buffering) + ``block_latency_ms``
+        + ``device_latency_ms``: :class:`~ganvoice.realtime.latency.LatencyBudget`."""
+        engine, budget = self.engine, self.latency()
         engine_ms = 1000.0 * engine.latency_samples / engine.sample_rate
         return {
             **self.stats.summary(),
-            "latency_ms": round(engine_ms + 1000.0 * self.device_latency_s, 3),
+            "latency_ms": round(budget.total_ms, 3),
             "engine_latency_ms": round(engine_ms, 3),
-            "device_latency_ms": round(1000.0 * self.device_latency_s, 3),
+            "block_latency_ms": round(budget.block_ms, 3),
+            "device_latency_ms": round(budget.device_ms, 3),
             "provider": engine.provider,
             "mode": self.config.mode,
             "blocksize": self.config.blocksize,

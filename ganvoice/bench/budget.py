@@ -3,15 +3,14 @@
 Per model, block size and mode: model delay (the generator's lookahead) + resampler hold (when the device
 rate differs) + one block (a block is computed before it plays) + buffering (the buffered mode's prefill)
 + device latency (what PortAudio reports for the stream: measured on a JACK dummy server per block size,
-or given with ``--device-latency-ms``). The engine's own accounting (:attr:`Engine.latency_samples`)
-supplies the first three. Compute time is not added: a block that is computed in time is inside its block.
+or given with ``--device-latency-ms``). The sum is :class:`~ganvoice.realtime.latency.LatencyBudget`,
+the same definition as the latency ``ganvoice-play`` states. Compute time is not added: a block that is
+computed in time is inside its block.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-import numpy as np
 
 from ganvoice.bench.jack import JACK_DEVICE, JackServer, jack_missing
 from ganvoice.bench.machine import describe_machine
@@ -22,6 +21,7 @@ from ganvoice.bench.stream import BLOCK_SIZES
 from ganvoice.errors import GanvoiceError
 from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.engine import Engine
+from ganvoice.realtime.latency import LatencyBudget
 from ganvoice.realtime.player import DEFAULT_PREFILL_S, import_sounddevice
 
 MS = 1000.0
@@ -90,24 +90,13 @@ def _device_latencies(rates: set[int], config: BudgetConfig) -> tuple[dict, str,
 def _row(engine: Engine, model: BenchModel, mode: str, block: int, device_ms: float, prefill: float) -> dict:
     rate = engine.sample_rate
     engine.prepare(rate, block)
-    engine.buffer_samples = round(prefill * rate) if mode == "buffered" else 0
-    model_delay = round(model.metadata.delay_samples * rate / engine.model_rate)
-    resampler = engine.latency_samples - model_delay - engine.buffer_samples
-    parts = {
-        "model_delay_ms": MS * model_delay / rate,
-        "resampler_ms": MS * resampler / rate,
-        "block_ms": MS * block / rate,
-        "buffering_ms": MS * engine.buffer_samples / rate,
-        "device_ms": device_ms,
-    }
-    parts = {key: round(value, 3) for key, value in parts.items()}
+    engine.buffer_samples = round(prefill * rate) if mode == "buffered" else 0  # as the player sets it
     return {
         **model.describe(),
         "mode": mode,
         "block": block,
         "device_rate": rate,
-        **parts,
-        "total_ms": round(float(np.sum(list(parts.values()))), 3),
+        **LatencyBudget.of(engine, block, device_ms).parts(),
     }
 
 
