@@ -29,26 +29,21 @@ Gst.init_check(None)
 
 import numpy as np  # noqa: E402
 
+from ganvoice.assets import bundled_model_path  # noqa: E402
 from ganvoice.errors import first_line  # noqa: E402
 from ganvoice.realtime.engine import Engine  # noqa: E402
 from ganvoice.realtime.model import PROVIDERS  # noqa: E402
 from ganvoice.realtime.resynth import Resynthesizer  # noqa: E402
 
-#: Model used when the ``model`` property is empty.
-BUNDLED_MODEL = "default.onnx"
 MAX_THREADS = 64
 CAPS = "audio/x-raw, format=F32LE, channels=1, layout=interleaved"
 TEMPLATE_CAPS = Gst.Caps.from_string(f"{CAPS}, rate=[1, 2147483647]")
 READWRITE_READY = GObject.ParamFlags.READWRITE | Gst.PARAM_MUTABLE_READY
 
 
-def bundled(name: str) -> str:
-    """Path of a model in ``ganvoice/assets`` (the default of the ``model`` property)."""
-    from pathlib import Path
-
-    import ganvoice
-
-    return str(Path(ganvoice.__file__).resolve().parent / "assets" / name)
+def bundled(noise: bool = False) -> str:
+    """The bundled model's path (the default of the ``model`` property)."""
+    return str(bundled_model_path(noise))
 
 
 def post_error(element: Gst.Element, message: str, debug: str = "") -> None:
@@ -86,10 +81,13 @@ def model_properties(default_model: str) -> dict:
     }
 
 
-def open_engine(element: Gst.Element, model: str, provider: str, threads: int) -> Engine | None:
-    """The engine for the element's properties, or ``None`` after posting the reason as an error."""
+def open_engine(
+    element: Gst.Element, model: str, provider: str, threads: int, noise: bool = False
+) -> Engine | None:
+    """The engine for the element's properties (an empty ``model``: the bundled one), or ``None`` after
+    posting the reason as an error."""
     try:
-        return Engine(model or bundled(BUNDLED_MODEL), provider, threads)
+        return Engine(model or bundled(noise), provider, threads)
     except Exception as exc:  # noqa: BLE001 -- every failure becomes one error message on the bus
         post_error(element, f"ganvoice: {first_line(exc)}", repr(exc))
         return None
@@ -110,11 +108,11 @@ class GanvoiceFilter(Gst.Element):
         Gst.PadTemplate.new("sink", Gst.PadDirection.SINK, Gst.PadPresence.ALWAYS, TEMPLATE_CAPS),
         Gst.PadTemplate.new("src", Gst.PadDirection.SRC, Gst.PadPresence.ALWAYS, TEMPLATE_CAPS),
     )
-    __gproperties__ = model_properties(bundled(BUNDLED_MODEL))
+    __gproperties__ = model_properties(bundled())
 
     def __init__(self):
         super().__init__()
-        self.props_ = {"model": bundled(BUNDLED_MODEL), "provider": "auto", "threads": 1}
+        self.props_ = {"model": bundled(), "provider": "auto", "threads": 1}
         self.resynth: Resynthesizer | None = None
         self._base_pts = 0
         self._failed = False

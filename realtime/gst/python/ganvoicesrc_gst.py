@@ -32,7 +32,6 @@ from ganvoice.errors import first_line  # noqa: E402
 from ganvoice.realtime.blockstep import BlockStep  # noqa: E402
 from ganvoice.realtime.sources import NoiseSource  # noqa: E402
 
-NOISE_MODEL = "noise.onnx"
 DEFAULT_SAMPLES_PER_BUFFER = 1024
 MAX_SAMPLES_PER_BUFFER = 1 << 20
 MAX_SEED = 2**31 - 1
@@ -51,7 +50,7 @@ class GanvoiceSrc(GstBase.BaseSrc):
     )
     __gsttemplates__ = Gst.PadTemplate.new("src", Gst.PadDirection.SRC, Gst.PadPresence.ALWAYS, TEMPLATE_CAPS)
     __gproperties__ = {
-        **model_properties(bundled(NOISE_MODEL)),
+        **model_properties(bundled(noise=True)),
         "seed": (
             int,
             "Seed",
@@ -83,7 +82,7 @@ class GanvoiceSrc(GstBase.BaseSrc):
         super().__init__()
         # property values by name (GstBaseSrc's own fields, e.g. is_live, must not be shadowed)
         self.props_ = {
-            "model": bundled(NOISE_MODEL),
+            "model": bundled(noise=True),
             "provider": "auto",
             "threads": 1,
             "seed": 0,
@@ -114,7 +113,7 @@ class GanvoiceSrc(GstBase.BaseSrc):
     def _open(self) -> bool:
         """Open and check the model (READY), so a bad one fails the state change with our one error."""
         props = self.props_
-        engine = open_engine(self, props["model"], props["provider"], props["threads"])
+        engine = open_engine(self, props["model"], props["provider"], props["threads"], noise=True)
         if engine is None:
             return False
         if engine.metadata.conditioning != "noise":
