@@ -189,6 +189,21 @@ def mel_spectrogram(audio: np.ndarray, spec: MelSpec | None = None) -> np.ndarra
     return MelAnalyzer(spec)(audio)
 
 
+def pad_to_whole_hops(audio: np.ndarray, hop_length: int) -> np.ndarray:
+    """``audio [..., N]`` followed by zeros (silence) up to its next whole hop: ``ceil(N / hop)`` hops.
+
+    The analysis rule makes ``N // hop`` frames, which leave the last ``N % hop`` samples out; the frames
+    of the padded signal cover every input sample. A file's audio is analysed this way (the streaming
+    twin: :meth:`StreamingMelAnalyzer.flush` with ``partial_hop=True``), and a render of it is cut back
+    to the input's ``N`` samples.
+    """
+    audio = np.asarray(audio)
+    missing = -audio.shape[-1] % hop_length
+    if not missing:
+        return audio
+    return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, missing)])
+
+
 class StreamingMelAnalyzer:
     """Push audio in blocks of any size, get the mel frames that are complete.
 
@@ -247,8 +262,16 @@ class StreamingMelAnalyzer:
             self._start()
         return self._emit(limit=None)
 
-    def flush(self) -> np.ndarray:
-        """End of stream: the remaining frames (those that need the right-hand padding)."""
+    def flush(self, partial_hop: bool = False) -> np.ndarray:
+        """End of stream: the remaining frames (those that need the right-hand padding).
+
+        ``partial_hop``: first complete the last hop with silence, so that the last ``N % hop`` samples
+        get a frame too: the frames then equal :class:`MelAnalyzer` on :func:`pad_to_whole_hops` of the
+        input (``ceil(N / hop)`` frames, not ``N // hop``).
+        """
+        if partial_hop and self._total % self.spec.hop_length:
+            head = self.push(np.zeros(-self._total % self.spec.hop_length))
+            return np.concatenate([head, self.flush()], axis=1)
         spec = self.spec
         total_frames = spec.num_frames(self._total)
         if total_frames <= self._emitted:

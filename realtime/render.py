@@ -1,4 +1,9 @@
-"""Render a source through the engine into an audio file, faster than real time (`ganvoice-play -o`)."""
+"""Render a source through the engine into an audio file, faster than real time (`ganvoice-play -o`).
+
+A rendered file lines up with its input (:attr:`Engine.compensate_delay`) and, for an audio input, has
+its length: the file source's frames cover the last partial hop, and the render is cut to
+:attr:`Source.samples`.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +37,10 @@ def render_to_file(engine: Engine, source: Source, path: Path, duration: float |
         raise GanvoiceError("an endless input (--loop or --noise) needs --duration with --output")
     engine.prepare(engine.model_rate, RENDER_BLOCK)
     engine.set_source(source)
-    audio = _render_all(engine, None if duration is None else round(duration * engine.sample_rate))
+    limit = None if duration is None else round(duration * engine.sample_rate)
+    if source.samples is not None:  # the input's length (the model renders whole hops)
+        limit = source.samples if limit is None else min(limit, source.samples)
+    audio = _render_all(engine, limit)
     if len(audio) == 0:
         raise GanvoiceError("nothing to write: the input made no audio")
     save_audio(path, audio, engine.sample_rate, subtype=OUTPUT_SUBTYPES[suffix])

@@ -47,6 +47,9 @@ class Source:
     channels: int = 0
     realtime_safe: bool = False
     live: bool = False
+    #: Samples (at the model's rate) of the input the frames stand for, where it has a length (a file):
+    #: the model renders whole hops, a render is cut to this. ``None``: no such length.
+    samples: int | None = None
 
     def read(self, out: np.ndarray) -> int:
         raise NotImplementedError
@@ -136,12 +139,15 @@ class FileSource(Source):
     """An audio file streamed through :class:`~ganvoice.mel.StreamingMelAnalyzer`.
 
     The file is read (and resampled to the model's rate with soxr) when the source is made; ``read``
-    then analyses it a few hops at a time. With ``loop`` the file starts over after its last frame.
+    then analyses it a few hops at a time. Its frames cover every sample: the last partial hop is
+    completed with silence (:func:`~ganvoice.mel.pad_to_whole_hops`), and :attr:`samples` is the
+    file's length, which a render keeps. With ``loop`` the file starts over after its last frame.
     """
 
     def __init__(self, path: str | os.PathLike, spec: MelSpec, loop: bool = False):
         self.spec, self.loop = spec, loop
         self.audio = load_audio(path, spec.sample_rate)
+        self.samples = None if loop else len(self.audio)
         self.channels = spec.n_mels
         self._analyzer = StreamingMelAnalyzer(spec)
         self._pending = Ring(
@@ -161,7 +167,7 @@ class FileSource(Source):
         self._pending.put(self._analyzer.push(self.audio[self._pos : end]))
         self._pos = end
         if self._pos == len(self.audio):
-            self._pending.put(self._analyzer.flush())
+            self._pending.put(self._analyzer.flush(partial_hop=True))
             if self.loop:
                 self._analyzer.reset()
                 self._pos = 0

@@ -24,7 +24,7 @@ import soxr
 from recording_match import match_recording
 
 from ganvoice.audio import STREAM_RESAMPLE_QUALITY
-from ganvoice.mel import MelAnalyzer
+from ganvoice.mel import MelAnalyzer, pad_to_whole_hops
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource
 
@@ -59,10 +59,12 @@ def offset_of(recorded: np.ndarray, template: np.ndarray) -> int:
 
 
 def renders(model, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """(streaming output from the zero state incl. the delay's lead-in, offline render, delay_samples)."""
+    """(streaming output from the zero state incl. the delay's lead-in, offline render, delay_samples).
+
+    Of a file's audio as the player's file source analyses it: completed to whole hops."""
     generator = OnnxGenerator(model)
     meta = generator.metadata
-    mel = MelAnalyzer(meta.mel)(audio)
+    mel = MelAnalyzer(meta.mel)(pad_to_whole_hops(audio, meta.hop_length))
     offline = generator.offline(mel[None])[0]
     padded = np.concatenate([mel, generator.flush_frames(1)[0]], axis=1)
     stream = generator.stream(padded[None], generator.zero_state(1))[0][0]

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganvoice.mel import MelAnalyzer, MelSpec, StreamingMelAnalyzer, mel_filterbank, mel_spectrogram
+from ganvoice.mel import (
+    MelAnalyzer,
+    MelSpec,
+    StreamingMelAnalyzer,
+    mel_filterbank,
+    mel_spectrogram,
+    pad_to_whole_hops,
+)
 from ganvoice.mel_torch import MelSpectrogram
 
 
@@ -133,3 +140,23 @@ def test_streaming_analyzer_handles_short_signals(length):
     assert streamed.shape == offline.shape == (spec.n_mels, length // spec.hop_length)
     if offline.shape[1]:
         assert np.abs(streamed - offline).max() <= 1e-5
+
+
+@pytest.mark.parametrize("length", [100, 256, 300, 1023, 17_600, 17_663])
+def test_a_flush_with_the_partial_hop_covers_every_sample(length):
+    """flush(partial_hop=True): the input, then silence to its next whole hop -> ceil(N / hop) frames."""
+    spec = MelSpec()
+    audio = speech_like(seconds=1.0)[:length]
+    padded = pad_to_whole_hops(audio, spec.hop_length)
+    assert len(padded) == -(-length // spec.hop_length) * spec.hop_length
+    assert np.array_equal(padded[:length], audio) and not padded[length:].any()
+    offline = MelAnalyzer(spec)(padded)
+    rng = np.random.default_rng(length)
+    analyzer, frames, start = StreamingMelAnalyzer(spec), [], 0
+    while start < length:
+        size = int(rng.integers(1, 700))
+        frames.append(analyzer.push(audio[start : start + size]))
+        start += size
+    streamed = np.concatenate([*frames, analyzer.flush(partial_hop=True)], axis=1)
+    assert streamed.shape == offline.shape == (spec.n_mels, -(-length // spec.hop_length))
+    assert np.abs(streamed - offline).max() <= 1e-5

@@ -13,8 +13,10 @@ import pytest
 import soundfile as sf
 from model_files import with_metadata
 
+from ganvoice.assets import DEMO_AUDIO, asset_path
+from ganvoice.audio import load_audio
 from ganvoice.cli import run
-from ganvoice.mel import MelAnalyzer
+from ganvoice.mel import MelAnalyzer, pad_to_whole_hops
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime.cli import info, play
 from ganvoice.realtime.model import cuda_session
@@ -38,6 +40,13 @@ def fails(capsys, command, *args) -> str:
     return err[0]
 
 
+def offline_render(generator: OnnxGenerator, audio: np.ndarray) -> np.ndarray:
+    """What ``--input FILE --output`` renders: the offline render of the file completed to whole hops
+    (:func:`~ganvoice.mel.pad_to_whole_hops`), cut to the file's length."""
+    padded = pad_to_whole_hops(audio, generator.metadata.hop_length)
+    return generator.offline(MelAnalyzer(generator.metadata.mel)(padded)[None])[0][: len(audio)]
+
+
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory, demo_wav):
     audio, rate = sf.read(demo_wav, dtype="float32")
@@ -52,9 +61,9 @@ def test_output_renders_the_offline_audio(tiny_model, speech, tmp_path, capsys):
     audio, rate = sf.read(out, dtype="float32")
     generator = OnnxGenerator(tiny_model)
     source, _ = sf.read(speech, dtype="float32")
-    expected = generator.offline(MelAnalyzer(generator.metadata.mel)(source)[None])[0]
+    expected = offline_render(generator, source)
     assert rate == generator.metadata.sample_rate
-    assert audio.shape == expected.shape and np.abs(audio - expected).max() <= TOLERANCE
+    assert audio.shape == source.shape == expected.shape and np.abs(audio - expected).max() <= TOLERANCE
     summary = json.loads(stats.read_text())
     for key in (
         "blocks",
@@ -68,6 +77,44 @@ def test_output_renders_the_offline_audio(tiny_model, speech, tmp_path, capsys):
         assert key in summary
     assert summary["underflows"] == 0 and summary["provider"] == "cpu"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "stats.json"]  # no temp files left
+
+
+@pytest.mark.parametrize("extra", [0, 1, 207, 255])
+def test_a_render_keeps_the_input_length_and_renders_its_last_partial_hop(tiny_model, tmp_path, extra):
+    """The model makes whole hops: the last ``N % hop`` samples are rendered too, the file cut to N."""
+    generator = OnnxGenerator(tiny_model)
+    rate, hop = generator.metadata.sample_rate, generator.metadata.hop_length
+    n = 40 * hop + extra
+    rng = np.random.default_rng(extra)
+    audio = (0.5 * np.sin(2 * np.pi * 220 * np.arange(n) / rate) + 0.05 * rng.standard_normal(n)).astype(
+        np.float32
+    )  # loud up to its last sample
+    path, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(path, audio, rate, subtype="FLOAT")
+    ganvoice(play, "--model", tiny_model, "--input", path, "--output", out)
+    rendered, _ = sf.read(out, dtype="float32")
+    assert len(rendered) == n
+    assert np.abs(rendered - offline_render(generator, audio)).max() <= TOLERANCE
+    tail = rendered[-(extra or hop) :]  # the model's audio of the input's end, not padding silence
+    assert np.sqrt(np.mean(tail**2)) > 0.1 * np.sqrt(np.mean(rendered**2))
+
+
+def test_a_render_of_another_rate_keeps_the_length_at_the_model_rate(tiny_model, tmp_path):
+    rate = OnnxGenerator(tiny_model).metadata.sample_rate
+    audio = np.random.default_rng(1).uniform(-0.3, 0.3, 16000 + 77).astype(np.float32)
+    path, out = tmp_path / "in16k.wav", tmp_path / "out.wav"
+    sf.write(path, audio, 16000, subtype="FLOAT")
+    ganvoice(play, "--model", tiny_model, "--input", path, "--output", out)
+    rendered, out_rate = sf.read(out, dtype="float32")
+    assert out_rate == rate and len(rendered) == len(load_audio(path, rate))
+
+
+def test_the_demo_render_has_the_demo_clip_s_length(tmp_path):
+    """``ganvoice-play --demo --output x.wav`` (the bundled model): every sample of the clip, none lost."""
+    out = tmp_path / "demo.wav"
+    ganvoice(play, "--demo", "--output", out)
+    rendered, rate = sf.read(out, dtype="float32")
+    assert len(rendered) == len(load_audio(asset_path(DEMO_AUDIO), rate))
 
 
 def test_mel_input_and_duration(tiny_model, speech, tmp_path):

@@ -16,7 +16,7 @@ from model_files import with_metadata
 
 from ganvoice.audio import STREAM_RESAMPLE_QUALITY
 from ganvoice.errors import DeviceError, GanvoiceError, ModelFormatError, SpecMismatchError
-from ganvoice.mel import MelAnalyzer
+from ganvoice.mel import MelAnalyzer, pad_to_whole_hops
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource, MelSource, NoiseSource, PushSource
 from ganvoice.realtime.model import cuda_session
@@ -39,10 +39,13 @@ def speech(tmp_path_factory, demo_wav):
 
 @pytest.fixture(scope="module")
 def reference(tiny_model, speech):
-    """(mel [80, T], offline audio [T * hop], full streaming output) of the tiny model on the speech."""
+    """(mel [80, T], offline audio [T * hop], full streaming output) of the tiny model on the speech.
+
+    The mel is the file source's: the speech completed to whole hops (its last frame covers the
+    samples after the last whole hop)."""
     generator = OnnxGenerator(tiny_model)
     meta = generator.metadata
-    mel = MelAnalyzer(meta.mel)(speech[1])
+    mel = MelAnalyzer(meta.mel)(pad_to_whole_hops(speech[1], meta.hop_length))
     offline = generator.offline(mel[None])[0]
     padded = np.concatenate([mel, generator.flush_frames(1)[0]], axis=1)
     stream, _ = generator.stream(padded[None], generator.zero_state(1))
