@@ -135,8 +135,8 @@ class SpectrumHead(Streamable, nn.Module):
             constants = {
                 "pinv": mel_pseudo_inverse(spec),
                 "filterbank": filterbank,
-                "filterbank_step": filterbank.T / np.linalg.norm(filterbank, 2) ** 2,  # 1 / Lipschitz
             }
+            self.nnls_step = float(1.0 / np.linalg.norm(filterbank, 2) ** 2)  # 1 / Lipschitz constant
             for name, value in constants.items():
                 self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
 
@@ -154,7 +154,8 @@ class SpectrumHead(Streamable, nn.Module):
         for k in range(self.nnls_iterations):
             point = magnitude + (k / (k + 3.0)) * (magnitude - previous)
             previous = magnitude
-            gradient = self.filterbank_step @ (self.filterbank @ point - linear)
+            residual = (self.filterbank @ point - linear).transpose(1, 2)  # the same matrix, transposed use
+            gradient = (residual @ self.filterbank).transpose(1, 2) * self.nnls_step
             magnitude = torch.clamp(point - gradient, min=PINV_FLOOR)
         return torch.log(magnitude)
 
