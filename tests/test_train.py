@@ -208,6 +208,22 @@ def test_compact_checkpoint_continues_step_and_schedule(manifest, tmp_path):
     )
 
 
+def test_averaged_checkpoint_is_the_mean_of_its_sources(manifest, tmp_path):
+    first = run_training(tiny_recipe("fast", train={"max_steps": 1}), RunOptions(manifest, tmp_path / "a"))
+    again = tiny_recipe("fast", train={"max_steps": 2})
+    second = run_training(again, RunOptions(manifest, tmp_path / "a", resume=True))
+    averaged = ckpt.average_checkpoints([first.checkpoint, second.checkpoint], tmp_path / "mean.pt")
+    a, b, mean = (ckpt.load_checkpoint(p) for p in (first.checkpoint, second.checkpoint, averaged))
+    name = "embed.weight"
+    assert not torch.equal(a["generator"][name], b["generator"][name])
+    assert torch.allclose(mean["generator"][name], (a["generator"][name] + b["generator"][name]) / 2)
+    assert mean["step"] == 2 and mean["averaged_steps"] == [1, 2]
+    wider = tiny_recipe("fast", generator={"config": {"dim": 24}})
+    other = run_training(wider, RunOptions(manifest, tmp_path / "w"))
+    with pytest.raises(GanvoiceError, match="cannot average"):
+        ckpt.average_checkpoints([other.checkpoint, second.checkpoint], tmp_path / "bad.pt")
+
+
 def test_existing_run_needs_resume(manifest, tmp_path):
     run_training(tiny_recipe("seed-mlp"), RunOptions(data=manifest, out=tmp_path, progress=False))
     with pytest.raises(GanvoiceError, match="pass --resume"):

@@ -219,3 +219,27 @@ def save_finetune_checkpoint(source: str | Path, target: str | Path, half: bool 
             slim[part] = {name: cast(tensor) for name, tensor in payload[part].items()}
     atomic_save(slim, Path(target))
     return Path(target)
+
+
+def average_checkpoints(sources: list[str | Path], target: str | Path) -> Path:
+    """A checkpoint whose generator weights are the mean of ``sources``' (the same weight names and
+    shapes; the last source gives everything else: config, step, schedule, discriminators). Neighbouring
+    checkpoints of one run differ by noise that averaging removes, as EMA weights do."""
+    payloads = [load_checkpoint(path) for path in sources]
+    if not payloads:
+        raise GanvoiceError("average_checkpoints needs at least one checkpoint")
+    last = payloads[-1]
+    shapes = {name: tuple(t.shape) for name, t in last["generator"].items()}
+    for path, payload in zip(sources, payloads):
+        if {name: tuple(t.shape) for name, t in payload["generator"].items()} != shapes:
+            raise GanvoiceError(f"{path}: other generator weights than {sources[-1]}; cannot average them")
+    averaged = dict(last)
+    averaged["generator"] = {
+        name: torch.stack([p["generator"][name].float() for p in payloads]).mean(0).to(tensor.dtype)
+        if tensor.is_floating_point()
+        else tensor
+        for name, tensor in last["generator"].items()
+    }
+    averaged["averaged_steps"] = [int(p["step"]) for p in payloads]
+    atomic_save(averaged, Path(target))
+    return Path(target)
