@@ -39,7 +39,13 @@ def report(summary: dict, show: bool, json_path: str | None) -> None:
 )
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None, help="ONNX Runtime threads (default 1).")
-@click.option("--blocksize", type=int, default=256, show_default=True, help="Samples per audio block.")
+@click.option(
+    "--blocksize",
+    type=int,
+    default=256,
+    show_default=True,
+    help=f"Samples per audio block (1 to {MAX_BLOCKSIZE}); the latency counts one block.",
+)
 @click.option("--mode", type=click.Choice(MODES), default="callback", show_default=True)
 @click.option(
     "--prefill",

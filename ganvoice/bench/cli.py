@@ -215,7 +215,7 @@ def first_audio(
 )
 @output_options
 def budget(model_specs, cache_dir, seed, block_sizes, modes, prefill, device_rate, device_latency_ms, **out):
-    """Latency budget per configuration: model delay + block + buffering + device, in ms."""
+    """Latency budget per configuration: model delay + resampler + block + buffering + device, in ms."""
     config = BudgetConfig(block_sizes, modes, prefill, device_rate, device_latency_ms)
     emit(run_budget(_models(model_specs, cache_dir, seed), config), **out)
 
