@@ -46,7 +46,7 @@ from ganvoice.realtime.player import (
     POLL_FRACTION,
     PREFETCH_BLOCKS,
 )
-from ganvoice.realtime.sources import MicSource, Prefetcher
+from ganvoice.realtime.sources import MicSource, Prefetcher, Source
 from ganvoice.realtime.stats import markdown_table
 
 #: Periods the analysis thread has to turn a period of input into frames before the callback needs them
@@ -137,6 +137,61 @@ class PortLatency:
         self.lib.jack_recompute_total_latencies(self._client)
 
 
+def lowest_realtime_priority() -> bool:
+    """Put the calling thread at the lowest realtime priority (``SCHED_FIFO``); False where not allowed.
+
+    With a realtime JACK server the process callback runs at a realtime priority, but it needs Python's
+    GIL, which our other threads (analysis, JACK notifications, the main loop) take in between. A
+    normal-priority thread that the kernel preempts while it holds the GIL makes the callback wait: ~0.1 s
+    stalls were seen on two busy cores. At the lowest realtime priority those threads are preempted only
+    by realtime threads (JACK's own among them); they sleep or wait most of the time.
+    """
+    import os
+
+    try:
+        policy = os.SCHED_FIFO
+        os.sched_setscheduler(0, policy, os.sched_param(os.sched_get_priority_min(policy)))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+def normal_priority() -> None:
+    """Back to normal scheduling (``SCHED_OTHER``) for the calling thread."""
+    import os
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
+class RealtimeThreadSource(Source):
+    """``source``, whose first ``read`` puts the thread it runs in (the analysis thread) at the lowest
+    realtime priority (see :func:`lowest_realtime_priority`)."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.channels, self.live = source.channels, source.live
+        self.realtime_safe = source.realtime_safe
+        self.raised: bool | None = None  # None: not tried yet
+
+    def read(self, out):
+        if self.raised is None:
+            self.raised = lowest_realtime_priority()
+        return self.source.read(out)
+
+    def available(self):
+        return self.source.available()
+
+    @property
+    def finished(self) -> bool:
+        return self.source.finished
+
+    def reset(self) -> None:
+        self.source.reset()
+
+
 @dataclass(frozen=True)
 class JackConfig:
     """``name``: the client's name (JACK adds a suffix if it is taken); ``server``: the JACK server
@@ -176,6 +231,8 @@ class JackResynth:
         self._ended = False
         self._latency_due: float | None = None
         self._frozen = False
+        self._main_raised = False
+        self._notify_raised = False
         self._switch_interval: float | None = None
 
     # -- setup ---------------------------------------------------------------------------------------
@@ -190,7 +247,7 @@ class JackResynth:
             ) from exc
         return jack, client
 
-    def _plan(self, rate: int, period: int) -> None:
+    def _plan(self, rate: int, period: int, realtime: bool = False) -> None:
         """Size everything for the server's rate and period; fix the gate and the latency."""
         engine, meta = self.engine, self.engine.metadata
         engine.compensate_delay = False  # the warm-up plays: the latency is fixed and reported
@@ -201,7 +258,9 @@ class JackResynth:
         self._block_s = period / rate
         frames_per_block = max(1, math.ceil(period / engine.hop_out))
         capacity = PREFETCH_BLOCKS * max(frames_per_block, engine.max_frames)
-        self._prefetcher = Prefetcher(self.mic, capacity, frames_per_block, POLL_FRACTION * self._block_s)
+        self._realtime = realtime
+        self._analysis = analysis = RealtimeThreadSource(self.mic) if realtime else self.mic
+        self._prefetcher = Prefetcher(analysis, capacity, frames_per_block, POLL_FRACTION * self._block_s)
         engine.set_source(self._prefetcher)
         self.step = BlockStep(engine, period)
         # Output of a period needs frames up to its end; frame f needs input up to (f+1)*hop + lookahead.
@@ -223,7 +282,7 @@ class JackResynth:
         jack, client = self._open_client()
         self.client, self.client_name, self._jack = client, client.name, jack
         try:
-            self._plan(client.samplerate, client.blocksize)
+            self._plan(client.samplerate, client.blocksize, client.realtime)
             self._in = client.inports.register("in")
             self._out = client.outports.register("out")
             self._latency = PortLatency(jack, client, self._in, self._out, self.latency_samples)
@@ -238,6 +297,7 @@ class JackResynth:
                 self._remaining = round(self.config.duration * self.rate)
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
+            self._main_raised = client.realtime and lowest_realtime_priority()
             self._prefetcher.start()
             # Everything allocated so far (the model, numpy, the libraries) goes out of the collector's
             # reach: a full collection then cannot stall the process callback for ~100 ms.
@@ -300,10 +360,17 @@ class JackResynth:
             self._error, self._ended = exc, True
             raise self._jack.CallbackExit from exc
 
+    def _notification_thread(self) -> None:
+        if self._realtime and not self._notify_raised:
+            self._notify_raised = True
+            lowest_realtime_priority()
+
     def _xrun(self, delayed_usecs: float) -> None:  # notification thread
+        self._notification_thread()
         self.stats.device_underflows += 1
 
     def _connections_changed(self, a, b, connect: bool) -> None:  # notification thread
+        self._notification_thread()
         # JACK swaps in a new graph at a cycle boundary: wait() recomputes the latencies a little later
         self._latency_due = time.monotonic() + LATENCY_SETTLE_PERIODS * self._block_s
 
@@ -346,6 +413,9 @@ class JackResynth:
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
+        if self._main_raised:
+            normal_priority()
+            self._main_raised = False
         if self._frozen:
             gc.unfreeze()
             self._frozen = False
@@ -365,6 +435,7 @@ class JackResynth:
             "model": engine.model_path,
             "variant": engine.metadata.variant,
             "input_peak": round(self.mic.peak, 4),
+            "analysis_thread": "realtime" if getattr(self._analysis, "raised", False) else "normal",
         }
 
 

@@ -138,11 +138,11 @@ def test_jack_client_output_is_the_render_at_the_reported_latency(
             ports = port_latencies(jack_server)
             harness.feeding = True
             time.sleep(FEED_SECONDS + TAIL_S)
+            harness.recording = False  # before the client goes: its port falls silent then
             client.send_signal(signal.SIGINT)
             err = client.communicate(timeout=30)[1]
         finally:
             client.kill()
-        harness.recording = False
         recorded_in, recorded_out = harness.ref[: harness.filled], harness.vocoded[: harness.filled]
         xruns = harness.xruns
     assert client.returncode == 0, err
