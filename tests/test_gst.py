@@ -195,6 +195,56 @@ def test_a_seek_resets_the_stream(gst_env, speech, demo_wav, bundled_model, tmp_
     assert_is_the_offline_render(after, speech[start:], bundled_model)
 
 
+DISCONT_SCRIPT = r"""
+import sys
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+source, cut, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(source, "rb").read()
+pipeline = Gst.parse_launch(
+    "appsrc name=src format=time caps=audio/x-raw,format=F32LE,channels=1,rate=22050,layout=interleaved "
+    "! ganvoice ! appsink name=sink sync=false"
+)
+src, sink = pipeline.get_by_name("src"), pipeline.get_by_name("sink")
+pipeline.set_state(Gst.State.PLAYING)
+chunk, position = 4096, 0
+while position < len(data) // 4:
+    end = min(position + chunk, len(data) // 4)
+    if position < cut < end:
+        end = cut  # a buffer boundary at the cut
+    buffer = Gst.Buffer.new_wrapped(data[4 * position : 4 * end])
+    buffer.pts = Gst.util_uint64_scale_int(position, Gst.SECOND, 22050)
+    buffer.duration = Gst.util_uint64_scale_int(end - position, Gst.SECOND, 22050)
+    if position == cut:
+        buffer.set_flags(Gst.BufferFlags.DISCONT)  # e.g. packets lost: a new stream starts here
+    assert src.emit("push-buffer", buffer) == Gst.FlowReturn.OK
+    position = end
+src.emit("end-of-stream")
+result = bytearray()
+while (sample := sink.emit("pull-sample")) is not None:
+    buffer = sample.get_buffer()
+    result += buffer.extract_dup(0, buffer.get_size())
+pipeline.set_state(Gst.State.NULL)
+open(out, "wb").write(bytes(result))
+"""
+
+
+def test_a_discontinuity_ends_one_stream_and_starts_the_next(gst_env, speech, bundled_model, tmp_path):
+    """A DISCONT buffer: the first part's tail is pushed, then the rest is rendered from a fresh state."""
+    source, out_path = tmp_path / "in.f32", tmp_path / "out.f32"
+    speech.astype("<f4").tofile(source)
+    cut = 30000  # not on a hop boundary: the first stream's last partial hop comes out as silence
+    command = [GI_PYTHON, "-c", DISCONT_SCRIPT, str(source), str(cut), str(out_path)]
+    result = subprocess.run(command, env=gst_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = np.fromfile(out_path, dtype="<f4")
+    assert len(out) == len(speech)
+    assert_is_the_offline_render(out[:cut], speech[:cut], bundled_model)
+    assert_is_the_offline_render(out[cut:], speech[cut:], bundled_model)
+
+
 LATENCY_SCRIPT = r"""
 import json
 import gi
