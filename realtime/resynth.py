@@ -9,13 +9,13 @@ For hosts that push audio as it arrives and take whatever is ready (the GStreame
     resynth.reset()                  # a new stream (after a seek or a discontinuity)
 
 Alignment: output sample ``i`` is the model's resynthesis of input sample ``i`` (the engine drops the
-model's warm-up: :attr:`Engine.compensate_delay`), so a stream keeps its timeline, and the output of a whole
-stream equals the engine's offline render of it (``ganvoice play --input x.wav --output y.wav``).
-:meth:`finish` returns the tail (the frames that need the right-hand padding, then the model's flush)
-and zeros for the last ``len(input) % hop`` samples (the model makes whole hops): a stream's output
-has exactly as many samples as its input. While streaming, the output trails the input by at most
-:attr:`latency_samples` (analysis lookahead + one hop being assembled + the model's delay), which a
-host reports as its latency.
+model's warm-up: :attr:`Engine.compensate_delay`), so a stream keeps its timeline, and the output of a
+whole stream equals the engine's offline render of it (``ganvoice play --input x.wav --output y.wav``).
+:meth:`finish` returns the tail: the last partial hop is completed with silence (as a file's render
+does: :func:`~ganvoice.mel.pad_to_whole_hops`), the frames that need the right-hand padding and the
+model's flush run, and the output is cut to exactly as many samples as the input had. While
+streaming, the output trails the input by at most :attr:`latency_samples` (analysis lookahead + one
+hop being assembled + the model's delay), which a host reports as its latency.
 
 Nothing here is a second streaming implementation: :class:`AudioPushSource` is a
 :class:`~ganvoice.realtime.sources.RingSource` fed by :class:`~ganvoice.mel.StreamingMelAnalyzer`, and
@@ -72,9 +72,10 @@ class AudioPushSource(RingSource):
         self._ring.put(self._analyzer.push(audio))
 
     def close(self) -> None:
-        """End of stream: queue the last frames (those that need the right-hand padding)."""
+        """End of stream: queue the last frames (the partial hop completed with silence, then those
+        that need the right-hand padding)."""
         if not self._ring.closed:
-            self._ring.put(self._analyzer.flush())
+            self._ring.put(self._analyzer.flush(partial_hop=True))
             self._ring.close()
 
     def reset(self) -> None:
@@ -138,10 +139,11 @@ class Resynthesizer:
         pieces: list[np.ndarray] = []
         while not self.step.finished:
             self._drain(pieces)
-        short = self.samples_in - self.samples_out - sum(len(p) for p in pieces)
-        if short > 0:
-            pieces.append(np.zeros(short, dtype=np.float32))
-        return self._collect(pieces)
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        wanted = self.samples_in - self.samples_out  # the completed last hop made up to hop - 1 more
+        if len(audio) < wanted:  # (not expected: the model makes a whole hop for every sample)
+            audio = np.concatenate([audio, np.zeros(wanted - len(audio), dtype=np.float32)])
+        return self._collect([audio[:wanted]])
 
     def _drain(self, pieces: list[np.ndarray]) -> None:
         """Every sample the engine can make from the frames queued so far."""

@@ -9,7 +9,7 @@ block step); this file is only the GStreamer glue.
 - Caps: ``audio/x-raw, format=F32LE, channels=1`` at the model's rate (put ``audioconvert !
   audioresample`` before it, as usual). Another rate, format or channel count is an element error.
 - Alignment: output timestamps line up with the input: the model's warm-up is dropped and the tail is
-  pushed at EOS, so a file -> file run keeps its length (the last ``length % hop`` samples are silence).
+  pushed at EOS, so a file -> file run keeps its length and equals ``ganvoice play --output``.
   The LATENCY query adds the most the output trails the input (analysis lookahead + one hop + the
   model's delay), so live pipelines and sinks compensate.
 - A flushing seek (FLUSH_STOP) resets the stream; a DISCONT buffer ends the running stream (its tail is
