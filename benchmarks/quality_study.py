@@ -104,20 +104,34 @@ def export_row(
 
 
 def cpu_minutes_by_step(run: Path) -> dict[int, float]:
-    """``step -> minutes`` of one-thread training, from the mean rate in ``log.jsonl`` (one process)."""
-    minutes = {}
-    for line in (run / "log.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        if entry.get("train/steps_per_s"):
-            minutes[entry["step"]] = entry["step"] / entry["train/steps_per_s"] / 60.0
+    """``step -> minutes`` of one-thread training: the wall-clock span of each training process's logged
+    steps (TensorBoard event files, one per process, in order), added up over resumes."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    minutes, offset = {}, 0.0
+    files = sorted(
+        (run / "tensorboard").glob("events.out.tfevents.*"), key=lambda p: float(p.name.split(".")[3])
+    )
+    for path in files:
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        events.Reload()
+        if "train/steps_per_s" not in events.Tags()["scalars"]:
+            continue
+        points = events.Scalars("train/steps_per_s")
+        for point in points:
+            minutes[point.step] = offset + (point.wall_time - points[0].wall_time) / 60.0
+        offset = minutes[points[-1].step]
     return minutes
 
 
-def curve_rows(run: Path, folder: Path, clips: dict, max_seconds: float, mos: bool) -> list[Row]:
+def curve_rows(
+    run: Path, folder: Path, clips: dict, max_seconds: float, mos: bool, options: dict
+) -> list[Row]:
+    """Every step checkpoint of ``run``, exported with the same weightless ``options``, at its CPU minutes."""
     minutes = cpu_minutes_by_step(run)
     rows = []
     for path in ckpt.step_checkpoints(run):
-        generator, step = generator_with(path, {})
+        generator, step = generator_with(path, options)
         nearest = min(minutes, key=lambda s: abs(s - step)) if minutes else None
         cpu = minutes[nearest] * step / nearest if nearest else None
         row, model = export_row("curve", f"{run.name}@{step}", generator, folder, cpu, step)
@@ -225,6 +239,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="For the consistency rows.")
     parser.add_argument("--consistency", nargs="*", default=[], metavar="KxL[nN][mM]")
     parser.add_argument("--curve", type=Path, nargs="*", default=[], help="Run folders: their checkpoints.")
+    parser.add_argument(
+        "--curve-options", default="2x1n8", metavar="KxL[nN][mM]", help="For every curve row."
+    )
     parser.add_argument("--clips", type=int, default=40, help="Clips per split (the test split has 94).")
     parser.add_argument("--max-seconds", type=float, default=4.0)
     parser.add_argument("--no-mos", action="store_true")
@@ -242,7 +259,7 @@ def main() -> None:
         rows.append(evaluate_row(row, model, clips, args.max_seconds, mos))
         print(markdown(rows[-1:]), flush=True)
     for run in args.curve:
-        rows += curve_rows(run, models, clips, args.max_seconds, mos)
+        rows += curve_rows(run, models, clips, args.max_seconds, mos, parse_options(args.curve_options))
     reference_model = next(models.glob("*.onnx"))
     rows = baseline_rows(clips, reference_model, args.max_seconds, mos) + rows
     report = {
