@@ -201,7 +201,7 @@ FINETUNE_KEYS = (
 )
 FINETUNE_KEYS += ("generator_info", "discriminator_config", "recipe")
 # The schedule travels too, so ``--continue`` goes on at the same step and learning rate (small dicts).
-FINETUNE_KEYS += ("scheduler_g", "scheduler_d", "best_val")
+FINETUNE_KEYS += ("scheduler_g", "scheduler_d", "best_val", "averaged_steps")
 
 
 def save_finetune_checkpoint(source: str | Path, target: str | Path, half: bool = True) -> Path:
