@@ -2,8 +2,9 @@
 
 Phases: while ``step < gan_start_step`` a step is spectral only (mel L1 + MR-STFT, no discriminator work);
 afterwards each step updates the discriminators, then the generator with the adversarial, feature-matching
-and spectral terms. Noise-conditioned generators have no target for their input: their generator loss is
-the adversarial term alone.
+and spectral terms. The head-frame terms (amplitude, phase derivatives, R/I, consistency) join in both
+phases when the recipe weights them. Noise-conditioned generators have no target for their input: their
+generator loss is the adversarial term alone.
 """
 
 from __future__ import annotations
