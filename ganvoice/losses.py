@@ -19,7 +19,6 @@ from torch import Tensor, nn
 from ganvoice.errors import GanvoiceError
 from ganvoice.mel import MelSpec
 from ganvoice.mel_torch import MelSpectrogram
-from ganvoice.models.spectral import mel_aligned_stft
 
 # HiFi-GAN's balance (45 x mel, 2 x feature matching); the MR-STFT term weighted like the mel term.
 # The head-frame terms (see PhaseLosses) are off unless a recipe weights them.
@@ -139,7 +138,8 @@ class PhaseLosses(nn.Module):
             raise GanvoiceError(
                 f"unknown phase weighting {weighting!r}; known: {', '.join(PHASE_WEIGHTINGS)}"
             )
-        self.spec, self.weighting = spec, weighting
+        self.weighting = weighting
+        self.analysis = MelSpectrogram(spec, precise=False)  # its STFT frames are the head's frames
         self.edge = math.ceil(spec.padding / spec.hop_length)
 
     def _trim(self, x: Tensor) -> Tensor:
@@ -150,7 +150,7 @@ class PhaseLosses(nn.Module):
     ) -> dict[str, Tensor]:
         bins = frames.shape[1] // 3
         magnitude, re, im = (self._trim(part.float()) for part in frames.split(bins, dim=1))
-        true = self._trim(mel_aligned_stft(real, self.spec))
+        true = self._trim(self.analysis.stft(real.float()))
         true_magnitude = true.abs()
         weight = torch.ones_like(true_magnitude)
         if self.weighting == "magnitude":
@@ -175,7 +175,7 @@ class PhaseLosses(nn.Module):
         if "ri" in names:
             out["ri"] = F.l1_loss(re, true.real) + F.l1_loss(im, true.imag)
         if "consistency" in names:
-            generated = self._trim(mel_aligned_stft(fake, self.spec))
+            generated = self._trim(self.analysis.stft(fake.float()))
             out["consistency"] = F.l1_loss(re, generated.real) + F.l1_loss(im, generated.imag)
         return out
 

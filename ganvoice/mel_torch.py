@@ -23,11 +23,11 @@ class MelSpectrogram(torch.nn.Module):
         self.register_buffer("filterbank", torch.tensor(mel_filterbank(self.spec), dtype=dtype), False)
         self.register_buffer("window", torch.tensor(analysis_window(self.spec), dtype=dtype), False)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def stft(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio [B, N]`` -> the complex STFT ``[B, n_fft / 2 + 1, N // hop]`` of steps 1-3 of the rule
+        (frame ``i`` is mel frame ``i``; complex128 when ``precise``, else complex64)."""
         spec = self.spec
-        squeeze = audio.dim() == 1
-        x = audio.reshape(1, -1) if squeeze else audio
-        x = x.to(self.window.dtype)
+        x = audio.to(self.window.dtype)
         pad_mode = spec.pad_mode if spec.pad_mode == "reflect" else "constant"
         x = F.pad(x.unsqueeze(1), (spec.padding, spec.padding), mode=pad_mode).squeeze(1)
         stft = torch.stft(
@@ -39,8 +39,14 @@ class MelSpectrogram(torch.nn.Module):
             center=False,
             return_complex=True,
         )
+        return stft[..., : spec.num_frames(audio.shape[-1])]
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        spec = self.spec
+        squeeze = audio.dim() == 1
+        stft = self.stft(audio.reshape(1, -1) if squeeze else audio)
         magnitude = torch.sqrt(stft.real**2 + stft.imag**2 + MAGNITUDE_EPS)
         mel = torch.matmul(self.filterbank, magnitude).clamp_min(spec.clamp_min)
         logmel = torch.log(mel) if spec.log_base == "e" else torch.log10(mel)
-        logmel = logmel[..., : spec.num_frames(audio.shape[-1])].to(torch.float32)
+        logmel = logmel.to(torch.float32)
         return logmel[0] if squeeze else logmel

@@ -13,17 +13,18 @@ from ganvoice.export.onnx_export import export_generator
 from ganvoice.export.parity import example_input
 from ganvoice.losses import PhaseLosses
 from ganvoice.mel import MelAnalyzer, MelSpec, mel_filterbank
+from ganvoice.mel_torch import MelSpectrogram
 from ganvoice.models.base import build_generator
 from ganvoice.models.spectral import (
     ConsistencyLayer,
     OverlapAdd,
     SpectrumHead,
-    mel_aligned_stft,
 )
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.train.config import load_recipe
 
 SPEC = MelSpec()
+STFT = MelSpectrogram(SPEC, precise=False).stft  # framed like the mel: frame t is mel frame t
 EDGE = 8  # frames at each end whose neighbours are missing (zero state, reflect padding)
 
 
@@ -35,7 +36,7 @@ def speech(demo_wav) -> torch.Tensor:
 
 
 def true_frames(audio: torch.Tensor) -> torch.Tensor:
-    stft = mel_aligned_stft(audio, SPEC)
+    stft = STFT(audio)
     return torch.cat([stft.abs(), stft.real, stft.imag], dim=1)
 
 
@@ -46,7 +47,7 @@ def with_phase(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
 def inconsistency(frames: torch.Tensor) -> float:
     """Spectral convergence between the frames' magnitude and the STFT of their overlap-add."""
     audio = OverlapAdd(SPEC.n_fft, SPEC.hop_length)(frames)[:, 0, SPEC.padding :]
-    again = mel_aligned_stft(torch.nn.functional.pad(audio, (0, SPEC.padding)), SPEC)
+    again = STFT(torch.nn.functional.pad(audio, (0, SPEC.padding)))
     target = frames[:, : again.shape[1], : again.shape[-1]]
     inner = slice(EDGE, -EDGE)
     return float(

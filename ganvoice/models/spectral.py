@@ -3,12 +3,15 @@
 Frames flow between them as ``[B, 3 * K, T]`` (``K = n_fft / 2 + 1`` bins): the target magnitude ``A``,
 then the real and imaginary parts of the complex spectrum ``A * exp(i * phase)``. Frame ``t`` covers the
 same samples as mel frame ``t`` (the mel analysis rule in :mod:`ganvoice.mel`), so ``A`` can be the mel's
-pseudo-inverse and the phase losses compare with the true STFT taken with the mel's framing.
+pseudo-inverse and the phase losses compare with the true STFT taken with the mel's framing
+(:meth:`ganvoice.mel_torch.MelSpectrogram.stft`).
 
 - :class:`SpectrumHead`: features (and, for the ``pinv`` magnitudes, the log-mel) -> frames.
 - :class:`ConsistencyLayer`: one unrolled, chunk-invariant Griffin-Lim-style step (RTISI-LA with
   ``lookahead`` frames): re-analyse each frame from the least-squares overlap-add of its neighbours, keep
-  the phase, restore the target magnitude. Delay ``lookahead`` frames.
+  the phase, restore the target magnitude. Delay ``lookahead`` frames. :class:`ConsistencyStack` chains
+  them, with optional fast-Griffin-Lim momentum.
+- :class:`FourierBases`: the one copy of the half-length DFT matrices every transform of a generator uses.
 - :class:`OverlapAdd`: frames -> audio through a half-length inverse real DFT and an overlap-add whose
   tail lives in the streaming state (plain matmuls: exports to ONNX without ``DFT`` ops).
 """
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganvoice.mel import MelSpec, analysis_window, mel_filterbank
+from ganvoice.mel import MelSpec, mel_filterbank
 from ganvoice.models.streaming import DelayLine, State, Streamable
 
 MAGNITUDES = ("learned", "pinv_residual", "pinv")
@@ -329,12 +332,3 @@ class OverlapAdd(Streamable, nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
-
-
-def mel_aligned_stft(audio: Tensor, spec: MelSpec) -> Tensor:
-    """``audio [B, N]`` -> complex STFT ``[B, K, N // hop]`` framed exactly like the mel (float32)."""
-    pad_mode = spec.pad_mode if spec.pad_mode == "reflect" else "constant"
-    x = F.pad(audio.float().unsqueeze(1), (spec.padding, spec.padding), mode=pad_mode).squeeze(1)
-    window = torch.tensor(analysis_window(spec), dtype=torch.float32, device=audio.device)
-    stft = torch.stft(x, spec.n_fft, spec.hop_length, spec.n_fft, window, center=False, return_complex=True)
-    return stft[..., : spec.num_frames(audio.shape[-1])]

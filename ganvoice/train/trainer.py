@@ -187,7 +187,7 @@ def make_setup(recipe: Recipe, state: TrainState, device: torch.device) -> StepS
         adversarial=adversarial(recipe.train.adversarial),
         mel_loss=MelL1Loss(spec).to(device),
         stft_loss=MultiResolutionSTFTLoss().to(device),
-        phase_loss=_phase_loss(recipe, state, spec),
+        phase_loss=_phase_loss(recipe, state, spec, device),
         gan_start_step=recipe.train.gan_start_step,
         conditioning=state.generator.conditioning,
         grad_clip=recipe.optim.grad_clip,
@@ -196,7 +196,7 @@ def make_setup(recipe: Recipe, state: TrainState, device: torch.device) -> StepS
     )
 
 
-def _phase_loss(recipe: Recipe, state: TrainState, spec) -> PhaseLosses | None:
+def _phase_loss(recipe: Recipe, state: TrainState, spec, device: torch.device) -> PhaseLosses | None:
     """The head-frame losses when the recipe weights any; the generator must expose its frames."""
     weights = weights_from(recipe.train.loss_weights)
     if not any(weights[name] > 0 for name in PHASE_TERMS):
@@ -209,7 +209,7 @@ def _phase_loss(recipe: Recipe, state: TrainState, spec) -> PhaseLosses | None:
     head_n_fft = getattr(state.generator.config, "head_n_fft", spec.n_fft)
     if head_n_fft != spec.n_fft:
         raise GanvoiceError(f"recipe: the phase losses need head_n_fft == the mel's n_fft ({spec.n_fft})")
-    return PhaseLosses(spec, recipe.train.phase_weighting)
+    return PhaseLosses(spec, recipe.train.phase_weighting).to(device)
 
 
 # ------------------------------------------------------------------------------------------- data
