@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from ganvoice.evaluate import RECORDINGS, evaluate_model, select_clips
+from ganvoice.export.checkpoint import generator_from_checkpoint
 from ganvoice.export.onnx_export import export_generator
 from ganvoice.fileio import atomic_write_text
-from ganvoice.models.base import build_generator
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.train import checkpoint as ckpt
 
@@ -47,16 +47,6 @@ class Row:
     delay_ms: float
     xrt: float
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> metric -> value
-
-
-def generator_with(checkpoint: Path, overrides: dict) -> tuple[torch.nn.Module, int]:
-    """The checkpoint's generator rebuilt with ``overrides`` (weightless options only) and its step."""
-    payload = ckpt.load_checkpoint(checkpoint)
-    config = {**payload["generator_config"], **overrides}
-    generator = build_generator(payload["generator_variant"], config)
-    weights = {k: v.float() if v.is_floating_point() else v for k, v in payload["generator"].items()}
-    generator.load_state_dict(weights)
-    return generator.eval(), int(payload["step"])
 
 
 def offline_xrt(path: Path, seconds: float = SPEED_SECONDS, repeats: int = 3) -> float:
@@ -131,7 +121,7 @@ def curve_rows(
     minutes = cpu_minutes_by_step(run)
     rows = []
     for path in ckpt.step_checkpoints(run):
-        generator, step = generator_with(path, options)
+        generator, step = generator_from_checkpoint(str(path), overrides=options)
         nearest = min(minutes, key=lambda s: abs(s - step)) if minutes else None
         cpu = minutes[nearest] * step / nearest if nearest else None
         row, model = export_row("curve", f"{run.name}@{step}", generator, folder, cpu, step)
@@ -254,7 +244,7 @@ def main() -> None:
     mos = not args.no_mos
     rows: list[Row] = []
     for text in args.consistency:
-        generator, step = generator_with(args.checkpoint, parse_options(text))
+        generator, step = generator_from_checkpoint(str(args.checkpoint), overrides=parse_options(text))
         row, model = export_row("consistency", text, generator, models, None, step)
         rows.append(evaluate_row(row, model, clips, args.max_seconds, mos))
         print(markdown(rows[-1:]), flush=True)
