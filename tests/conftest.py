@@ -56,6 +56,17 @@ def onnx_model(tmp_path_factory):
     return make
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one intra-op thread for the test (training tests: deterministic and fair to the rest)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(onnx_model) -> Path:
     """A small random-weight ``fast`` model (22050 Hz, hop 256, 80 mels)."""
