@@ -208,9 +208,14 @@ class ConsistencyLayer(Streamable, nn.Module):
         squared = (window**2).reshape(self.parts, self.hop)
         total = np.zeros_like(squared)
         for block in range(self.parts):
-            for shift in range(block - self.parts + 1, min(block, self.lookahead) + 1):
+            for shift in self._shifts(block):
                 total[block] += squared[block - shift]
         return window / np.maximum(total.reshape(-1), 1e-8)
+
+    def _shifts(self, block: int) -> range:
+        """Offsets ``d`` of the frames ``j + d`` whose block ``block - d`` lands on block ``block`` of frame
+        ``j`` (frames from ``j - parts + 1`` up to the lookahead)."""
+        return range(block - self.parts + 1, min(block, self.lookahead) + 1)
 
     @property
     def delay(self) -> int:
@@ -226,7 +231,7 @@ class ConsistencyLayer(Streamable, nn.Module):
         rows = []
         for block in range(self.parts):
             total = 0.0
-            for shift in range(block - self.parts + 1, min(block, self.lookahead) + 1):
+            for shift in self._shifts(block):
                 start = centre + shift
                 total = total + blocks[:, block - shift, :, start : start + count]
             rows.append(total)
