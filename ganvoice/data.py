@@ -16,6 +16,7 @@ offset is a multiple of the hop.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -260,8 +261,15 @@ def limit_numpy_blas_threads(threads: int = 1) -> None:
 
 
 def worker_init(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: one BLAS thread per worker (workers are the parallelism)."""
+    """DataLoader ``worker_init_fn``: one BLAS thread per worker (workers are the parallelism).
+
+    A stop signal sent to the whole process group (Ctrl-C, ``timeout``, ``kill -TERM -PGID``) is the main
+    process's to handle: it saves a checkpoint and shuts the workers down. A worker killed by it first made
+    the run fail with "DataLoader worker ... killed by signal" instead.
+    """
     limit_numpy_blas_threads(1)
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
 
 
 def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:

@@ -4,7 +4,8 @@
 - ``--resume`` with only ``best.pt`` continues from it (it used to restart at step 0, silently);
 - ``log.jsonl`` holds each step once after a resume (the steps logged past the checkpoint are dropped);
 - ``ganvoice export`` leaves an existing ``-o`` file alone until the new graph passed its parity check;
-- a checkpoint whose weights do not fit its variant, and ``--opset 5|99``, are one-line errors.
+- a checkpoint whose weights do not fit its variant, and ``--opset 5|99``, are one-line errors;
+- a stop signal to the whole process group (``timeout``, Ctrl-C) saves and exits 0, workers and all.
 """
 
 from __future__ import annotations
@@ -133,3 +134,32 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_variant_is_one_line(tmp_path)
     with pytest.raises(GanvoiceError, match="does not build") as error:
         generator_from_checkpoint(str(path))
     assert "\n" not in str(error.value)
+
+
+def test_a_stop_signal_to_the_process_group_saves_and_exits(manifest, tmp_path):
+    """``timeout`` and a terminal's Ctrl-C signal the whole group, DataLoader workers too: the run still
+    saves and exits 0 (a worker killed by the signal used to fail it: "DataLoader worker ... killed")."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_train import RECIPES
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "ganvoice.cli", "train", "--config", str(RECIPES / "seed-mlp.toml")]
+    command += ["--data", str(manifest), "--out", str(out), "--threads", "1", "--no-progress"]
+    settings = ("data.num_workers=1", "data.batch_size=2", "train.log_every=1", "train.tensorboard=false")
+    for setting in settings:
+        command += ["--set", setting]
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out / "log.jsonl").is_file() or not (out / "log.jsonl").read_text().strip():
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if run.poll() else "slow"
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert "stopped at step" in stderr and "error" not in stderr
+    assert ckpt.latest_checkpoint(out) is not None
