@@ -17,8 +17,10 @@ from ganvoice.mel_torch import MelSpectrogram
 from ganvoice.models.base import build_generator
 from ganvoice.models.spectral import (
     ConsistencyLayer,
+    FourierBases,
     OverlapAdd,
     SpectrumHead,
+    real_dft_scale,
 )
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.train.config import load_recipe
@@ -54,6 +56,20 @@ def inconsistency(frames: torch.Tensor) -> float:
         torch.linalg.norm(again.abs()[..., inner] - target[..., inner])
         / torch.linalg.norm(target[..., inner])
     )
+
+
+@pytest.mark.parametrize("n_fft", [1024, 768, 512, 64, 16])
+def test_the_two_stage_dft_pair_equals_numpys(n_fft):
+    """``FourierBases`` (Cooley-Tukey as matmuls over the conjugate-free groups) against ``numpy.fft``."""
+    bases, generator = FourierBases(n_fft), torch.Generator().manual_seed(n_fft)
+    frames = torch.randn(2, n_fft, 5, generator=generator)
+    re, im = bases.to_directions(frames)
+    expected = np.fft.rfft(frames.double().numpy(), axis=1) * real_dft_scale(n_fft)[None, :, None]
+    assert np.abs(re.numpy() - expected.real).max() < 1e-6
+    assert np.abs(im.numpy() - expected.imag).max() < 1e-6
+    re, im = (torch.randn(2, n_fft // 2 + 1, 5, generator=generator) for _ in range(2))
+    expected = np.fft.irfft(re.double().numpy() + 1j * im.double().numpy(), n=n_fft, axis=1)
+    assert np.abs(bases.to_time(re, im).numpy() - expected).max() < 1e-6
 
 
 def test_overlap_add_inverts_the_mel_framed_stft(speech):
