@@ -17,6 +17,7 @@ from ganvoice.mel_torch import MelSpectrogram
 from ganvoice.models.base import build_generator
 from ganvoice.models.spectral import (
     ConsistencyLayer,
+    ConsistencyStack,
     FourierBases,
     OverlapAdd,
     SpectrumHead,
@@ -70,6 +71,24 @@ def test_the_two_stage_dft_pair_equals_numpys(n_fft):
     re, im = (torch.randn(2, n_fft // 2 + 1, 5, generator=generator) for _ in range(2))
     expected = np.fft.irfft(re.double().numpy() + 1j * im.double().numpy(), n=n_fft, axis=1)
     assert np.abs(bases.to_time(re, im).numpy() - expected).max() < 1e-6
+
+
+def test_a_stack_of_layers_with_their_own_lookaheads_streams_in_chunks(speech):
+    """Each layer's state is its own slice (layers with and without lookahead have different state lists);
+    momentum aligns with each layer's own lookahead; the delay is their sum."""
+    stack = ConsistencyStack(SPEC.n_fft, SPEC.hop_length, [1, 0, 2, 1], 0.8, FourierBases(SPEC.n_fft))
+    frames = true_frames(speech)
+    frames = torch.cat([frames[:, : frames.shape[1] // 3], frames[:, frames.shape[1] // 3 :].roll(3, -1)], 1)
+    whole, _ = stack.stream(frames, stack.init_state(1, frames.device, frames.dtype))
+    state, pieces, start = stack.init_state(1, frames.device, frames.dtype), [], 0
+    for size in [1, 3, 2, 7, 1, 16] * 20:
+        if start >= frames.shape[-1]:
+            break
+        piece, state = stack.stream(frames[..., start : start + size], state)
+        pieces.append(piece)
+        start += size
+    assert stack.delay == 4
+    assert (torch.cat(pieces, dim=-1) - whole).abs().max() <= 1e-5
 
 
 def test_overlap_add_inverts_the_mel_framed_stft(speech):

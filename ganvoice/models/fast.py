@@ -49,6 +49,13 @@ class FastConfig(GeneratorConfig):
     consistency_momentum: float = 0.0  # fast Griffin-Lim momentum between consistency layers (0 = plain)
     nnls_iterations: int = 0  # pinv magnitudes: FISTA steps toward the mel's non-negative least squares
 
+    @property
+    def consistency_lookaheads(self) -> list[int]:
+        """Frames of lookahead of each consistency layer, in order."""
+        if self.consistency_iterations < 0:
+            raise ValueError("consistency_iterations must be >= 0")
+        return [self.consistency_lookahead] * self.consistency_iterations
+
 
 class ChannelLayerNorm(nn.LayerNorm):
     """LayerNorm over the channel axis of ``[B, C, T]``."""
@@ -129,8 +136,7 @@ class FastGenerator(Generator):
         self.consistency = ConsistencyStack(
             config.head_n_fft,
             spec.hop_length,
-            config.consistency_iterations,
-            config.consistency_lookahead,
+            config.consistency_lookaheads,
             config.consistency_momentum,
             self.fourier,
         )

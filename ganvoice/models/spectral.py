@@ -309,20 +309,21 @@ class ConsistencyLayer(Streamable, nn.Module):
 
 
 class ConsistencyStack(Streamable, nn.Module):
-    """``iterations`` :class:`ConsistencyLayer` s in sequence, ``[B, 3 * K, T] -> [B, 3 * K, T]``, with
-    optional fast-Griffin-Lim momentum (Perraudin et al. 2013): the input of layer ``i + 1`` is
-    ``c_i + momentum * (c_i - c_(i-1))`` (``c_i`` layer ``i``'s output, ``c_(i-1)`` delayed to align it);
-    the last layer's output is the result. Delay ``iterations * lookahead`` frames.
+    """:class:`ConsistencyLayer` s in sequence, one per entry of ``lookaheads`` (its frames of lookahead),
+    ``[B, 3 * K, T] -> [B, 3 * K, T]``, with optional fast-Griffin-Lim momentum (Perraudin et al. 2013):
+    the input of layer ``i + 1`` is ``c_i + momentum * (c_i - c_(i-1))`` (``c_i`` layer ``i``'s output,
+    ``c_(i-1)`` delayed by layer ``i``'s lookahead to align it); the last layer's output is the result.
+    Delay ``sum(lookaheads)`` frames.
     """
 
-    def __init__(self, n_fft: int, hop: int, iterations: int, lookahead: int, momentum: float, bases):
+    def __init__(self, n_fft: int, hop: int, lookaheads: list[int], momentum: float, bases):
         super().__init__()
-        if iterations < 0 or not 0.0 <= momentum <= 2.0:
-            raise ValueError("consistency_iterations must be >= 0 and consistency_momentum in [0, 2]")
+        if not 0.0 <= momentum <= 2.0:
+            raise ValueError("consistency_momentum must be in [0, 2]")
         self.momentum, self.bins = momentum, n_fft // 2 + 1
-        self.layers = nn.ModuleList(ConsistencyLayer(n_fft, hop, lookahead, bases) for _ in range(iterations))
-        steps = max(iterations - 2, 0) if momentum else 0
-        self.aligners = nn.ModuleList(DelayLine(2 * self.bins, lookahead) for _ in range(steps))
+        self.layers = nn.ModuleList(ConsistencyLayer(n_fft, hop, la, bases) for la in lookaheads)
+        aligned = lookaheads[1:-1] if momentum else []  # layer i's lookahead aligns c_(i-1) with c_i
+        self.aligners = nn.ModuleList(DelayLine(2 * self.bins, la) for la in aligned)
 
     @property
     def delay(self) -> int:
@@ -331,19 +332,24 @@ class ConsistencyStack(Streamable, nn.Module):
     def state_shapes(self) -> list[tuple[int, ...]]:
         return [shape for m in [*self.layers, *self.aligners] for shape in m.state_shapes()]
 
+    def _split_state(self, state: State) -> tuple[list[State], list[State]]:
+        """``state`` -> each layer's slice, each aligner's slice (in :meth:`state_shapes` order)."""
+        slices, index = [], 0
+        for module in [*self.layers, *self.aligners]:
+            count = len(module.state_shapes())
+            slices.append(state[index : index + count])
+            index += count
+        return slices[: len(self.layers)], slices[len(self.layers) :]
+
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        per_layer = len(self.layers[0].state_shapes()) if self.layers else 0
-        per_aligner = len(self.aligners[0].state_shapes()) if self.aligners else 0
-        aligner_state = state[per_layer * len(self.layers) :]
+        layer_state, aligner_state = self._split_state(state)
         layer_out, aligner_out, previous, out = [], [], None, x
         for i, layer in enumerate(self.layers):
-            out, new = layer.stream(x, state[i * per_layer : (i + 1) * per_layer])
+            out, new = layer.stream(x, layer_state[i])
             layer_out += new
             x = out
             if self.aligners and previous is not None and i + 1 < len(self.layers):
-                earlier, new = self.aligners[i - 1].stream(
-                    previous, aligner_state[(i - 1) * per_aligner : i * per_aligner]
-                )
+                earlier, new = self.aligners[i - 1].stream(previous, aligner_state[i - 1])
                 aligner_out += new
                 spectrum = out[:, self.bins :]
                 x = torch.cat([out[:, : self.bins], spectrum + self.momentum * (spectrum - earlier)], dim=1)
