@@ -13,6 +13,7 @@ from ganvoice.export.checkpoint import generator_from_checkpoint
 from ganvoice.export.onnx_export import ExportOptions, export_generator, file_sha256
 from ganvoice.export.parity import example_input, torch_vs_ort
 from ganvoice.models.base import build_generator, variant_names
+from ganvoice.models.fast import EXPORT_PRESETS
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.train.config import deep_merge, parse_assignment
 
@@ -33,6 +34,12 @@ PARITY_LIMITS = {"fp32": (1e-3, 1e-3), "fp16": (5e-2, 1e-3), "int8": (0.5, 5e-2)
 @click.option("--no-simplify", is_flag=True, help="Skip the onnxslim pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--preset",
+    type=click.Choice(sorted(EXPORT_PRESETS)),
+    help="Named consistency/NNLS choice of a phase-only fast checkpoint (quality = the bundled default); "
+    "--set values go on top.",
+)
+@click.option(
     "--set",
     "assignments",
     multiple=True,
@@ -49,10 +56,11 @@ def export(
     opset,
     no_simplify,
     seed,
+    preset,
     assignments,
 ):
     """Export CHECKPOINT (or --variant NAME --random) to one streaming ONNX graph."""
-    overrides = generator_overrides(assignments)
+    overrides = {**EXPORT_PRESETS.get(preset, {}), **generator_overrides(assignments)}
     if random_weights:
         if not variant:
             raise GanvoiceError(f"--random needs --variant (one of: {', '.join(variant_names())})")

@@ -123,6 +123,24 @@ def test_cli_exports_our_checkpoint_and_reports_parity(tmp_path):
     assert OnnxGenerator(str(out)).metadata.training_step == 7
 
 
+def test_cli_presets_name_weightless_options_and_set_goes_on_top(tmp_path):
+    from ganvoice.models.base import make_config
+    from ganvoice.models.fast import EXPORT_PRESETS
+
+    for options in EXPORT_PRESETS.values():  # every preset is options of fast's config
+        config = make_config("fast", {"magnitude": "pinv", "phase_head": "ri", **options})
+        assert {key: getattr(config, key) for key in options} == options
+    out = tmp_path / "g.onnx"
+    base = ["export", "--variant", "fast", "--random", "--set", "dim=16", "--set", "intermediate_dim=32"]
+    result = CliRunner().invoke(
+        cli, [*base, "--preset", "low-latency", "--set", "consistency_iterations=2", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    config = OnnxGenerator(str(out)).metadata.extra["generator_config"]
+    assert config["consistency_iterations"] == 2  # --set on top of the preset
+    assert config["nnls_iterations"] == 16 and config["consistency_momentum"] == 0.8
+
+
 def test_cli_imports_official_hifigan_checkpoint(tmp_path):
     overrides = SMALL["hifigan-v3"]
     torch.manual_seed(1)
