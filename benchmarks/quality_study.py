@@ -161,12 +161,16 @@ def plot(rows: list[Row], path: Path) -> None:
                 "o-",
                 label="training curve",
             )
+        # consistency rows alone (one network, no minutes of their own) are placed at their delay
+        at_delay = not curve
         for r in rows:
             if r.kind == "consistency":
-                axis.scatter([r.cpu_minutes or 0], [r.scores[split]["pesq_wb"]], label=f"{r.kind} {r.name}")
+                x = r.delay_ms if at_delay else (r.cpu_minutes or 0)
+                axis.scatter([x], [r.scores[split]["pesq_wb"]], label=f"{r.kind} {r.name}")
         if griffin:
             axis.axhline(griffin.scores[split]["pesq_wb"], color="k", linestyle="--", label="Griffin-Lim-32")
-        axis.set(title=f"PESQ-wb on {split} (streamed one frame per call)", xlabel="CPU minutes (1 thread)")
+        xlabel = "model delay (ms)" if at_delay else "CPU minutes (1 thread)"
+        axis.set(title=f"PESQ-wb on {split} (streamed one frame per call)", xlabel=xlabel)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
