@@ -51,6 +51,8 @@ def complex_block(weights: np.ndarray) -> np.ndarray:
 
 def dft_factors(n_fft: int) -> tuple[int, int]:
     """``(P, Q)`` with ``P * Q = n_fft``, ``P >= Q`` as close to ``sqrt(n_fft)`` as allowed, ``P`` even."""
+    if n_fft < 2 or n_fft % 2:
+        raise ValueError(f"the real DFT pair needs an even n_fft, not {n_fft}")
     q = math.isqrt(n_fft)
     while n_fft % q or (n_fft // q) % 2:
         q -= 1
