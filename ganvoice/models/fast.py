@@ -1,8 +1,8 @@
 """``fast``: the project's default generator -- ConvNeXt blocks at the frame rate and an inverse-STFT head.
 
 Vocos-style (Siuzdak 2023) but streaming: every depthwise convolution is causal with a small, configurable
-lookahead, and the inverse STFT is a matmul with a windowed inverse-real-DFT basis followed by an
-overlap-add whose tail lives in the streaming state (no ``torch.istft``, so it exports to plain ONNX ops).
+lookahead, and the inverse STFT is a two-stage real DFT of small matmuls, a window and an overlap-add
+whose tail lives in the streaming state (no ``torch.istft``, so it exports to plain ONNX ops).
 
 Options (see :mod:`ganvoice.models.spectral`): ``magnitude`` (``learned`` | ``pinv_residual`` | ``pinv``,
 the latter two refined by ``nnls_iterations`` weightless FISTA steps), ``phase_head`` (``angle`` | ``ri``)
