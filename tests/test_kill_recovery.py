@@ -11,10 +11,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
-from test_train import tiny_recipe
+from test_train import RECIPES, tiny_recipe
 
 from ganvoice.errors import GanvoiceError
 from ganvoice.train import checkpoint as ckpt
@@ -139,14 +144,6 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_variant_is_one_line(tmp_path)
 def test_a_stop_signal_to_the_process_group_saves_and_exits(manifest, tmp_path):
     """``timeout`` and a terminal's Ctrl-C signal the whole group, DataLoader workers too: the run still
     saves and exits 0 (a worker killed by the signal used to fail it: "DataLoader worker ... killed")."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from test_train import RECIPES
-
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ganvoice.cli", "train", "--config", str(RECIPES / "seed-mlp.toml")]
     command += ["--data", str(manifest), "--out", str(out), "--threads", "1", "--no-progress"]
