@@ -19,8 +19,8 @@ from ganvoice.train.config import deep_merge, parse_assignment
 
 PARITY_CHUNKS = [1, 2, 5, 16, 37]
 #: Largest parity errors an export may show, per weight type: (torch vs ORT, ORT streaming vs offline).
-#: int8's dynamic quantization scales each call's activations, so its chunked output differs a little.
-PARITY_LIMITS = {"fp32": (1e-3, 1e-3), "fp16": (5e-2, 1e-3), "int8": (0.5, 5e-2)}
+#: fp16/int8 weights move the output away from torch's; every weight type streams exactly.
+PARITY_LIMITS = {"fp32": (1e-3, 1e-3), "fp16": (5e-2, 1e-3), "int8": (5e-2, 1e-3)}
 
 
 @click.command()
@@ -29,7 +29,15 @@ PARITY_LIMITS = {"fp32": (1e-3, 1e-3), "fp16": (5e-2, 1e-3), "int8": (0.5, 5e-2)
 @click.option("--variant", type=str, help="With --random: the registered variant to export.")
 @click.option("--random", "random_weights", is_flag=True, help="Random weights (speed work, tests).")
 @click.option("--config", "official_config", type=click.Path(), help="config.json of an official HiFi-GAN.")
-@click.option("--weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option(
+    "--weights",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="fp16: weights stored as fp16, computed in fp32 (half the file). int8: MatMul weights as 8-bit "
+    "blocks (ONNX Runtime's MatMulNBits; a third of the file, ~35 % faster one-frame calls), streaming "
+    "exactness kept; lossy.",
+)
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--no-simplify", is_flag=True, help="Skip the onnxslim pass.")
 @click.option("--seed", type=int, default=0, show_default=True)

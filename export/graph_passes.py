@@ -11,6 +11,9 @@ shape inference (sizes as expressions of ``batch`` and ``frames``):
 - an ``If`` whose condition is known (``squeeze`` of a size that is always 1) is replaced by its branch;
 - nodes nothing reads any more are dropped.
 
+:func:`merge_chained_slices` then turns ``Slice -> Slice`` on different axes (``x[:, a:b, c:d]`` traces as
+two nodes) into one ``Slice`` once their bounds are constants.
+
 Each rewrite is the same arithmetic for every ``batch`` and ``frames`` (same ops, same order), so the
 output is bit-identical; :func:`fold_shape_arithmetic` returns the model unchanged if inference fails.
 """
@@ -228,3 +231,65 @@ def _drop_dead(model: onnx.ModelProto) -> None:
     inits = [i for i in graph.initializer if i.name in needed]
     del graph.initializer[:]
     graph.initializer.extend(inits)
+
+
+def _slice_parts(node: onnx.NodeProto, constants: dict, rank: int | None) -> dict[int, tuple] | None:
+    """``{axis: (start, end, step)}`` of a ``Slice`` with constant inputs (axes made non-negative), or
+    None."""
+    inputs = list(node.input) + [""] * (5 - len(node.input))
+    if any(name and name not in constants for name in inputs[1:]):
+        return None
+    starts, ends = (_as_list(np.asarray(constants[name]).tolist()) for name in inputs[1:3])
+    axes = _as_list(np.asarray(constants[inputs[3]]).tolist()) if inputs[3] else list(range(len(starts)))
+    steps = _as_list(np.asarray(constants[inputs[4]]).tolist()) if inputs[4] else [1] * len(starts)
+    if any(a < 0 for a in axes):
+        if rank is None:
+            return None
+        axes = [a % rank for a in axes]
+    if len(set(axes)) != len(axes):
+        return None
+    return {int(a): (int(b), int(e), int(t)) for a, b, e, t in zip(axes, starts, ends, steps)}
+
+
+def merge_chained_slices(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``Slice(Slice(x))`` on disjoint axes as one ``Slice`` of ``x`` (the same elements in the same order:
+    bit-identical); an inner ``Slice`` that nothing reads any more is dropped. Returns ``model``."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 -- ranks only help with negative axes
+        inferred = model
+    ranks = {
+        info.name: len(info.type.tensor_type.shape.dim)
+        for info in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)
+        if info.type.tensor_type.HasField("shape")
+    }
+    graph, constants = model.graph, _constants(model)
+    producers = {node.output[0]: node for node in graph.node if node.op_type == "Slice"}
+    new_inits, merged = [], 0
+    for node in graph.node:
+        inner = producers.get(node.input[0]) if node.op_type == "Slice" else None
+        if inner is None:
+            continue
+        rank = ranks.get(inner.input[0])
+        outer_parts, inner_parts = _slice_parts(node, constants, rank), _slice_parts(inner, constants, rank)
+        if outer_parts is None or inner_parts is None or set(outer_parts) & set(inner_parts):
+            continue
+        parts = {**inner_parts, **outer_parts}
+        columns = {
+            "starts": [parts[a][0] for a in parts],
+            "ends": [parts[a][1] for a in parts],
+            "axes": list(parts),
+            "steps": [parts[a][2] for a in parts],
+        }
+        names = []
+        for label, values in columns.items():
+            name = f"{node.output[0]}__merged_{label}"
+            new_inits.append(numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+            constants[name] = np.array(values, dtype=np.int64)
+            names.append(name)
+        node.input[:] = [inner.input[0], *names]
+        merged += 1
+    if merged:
+        graph.initializer.extend(new_inits)
+        _drop_dead(model)
+    return model

@@ -2,8 +2,10 @@
 
 The graph is ``(conditioning [B, C, T], state_in_0, ...) -> (audio [B, T * hop], state_out_0, ...)`` with
 ``B`` and ``T`` dynamic (see :mod:`ganvoice.modelmeta`). Weight norm is folded, constants are folded,
-the graph is simplified (onnxslim) and checked (``onnx.checker``); opset 17 / IR 8 load in ONNX Runtime
-1.17 and newer. Files are written atomically.
+the graph is simplified (onnxslim), its convolutions go to ONNX Runtime's 2-D kernels
+(:mod:`ganvoice.export.kernel_passes`), and it is checked (``onnx.checker``); opset 17 / IR 8 load in
+ONNX Runtime 1.17 and newer (``int8`` weights need a runtime with 8-bit ``MatMulNBits``). Files are
+written atomically.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from torch import Tensor, nn
 
 from ganvoice import __version__
 from ganvoice.errors import GanvoiceError
-from ganvoice.export.graph_passes import fold_shape_arithmetic
+from ganvoice.export.graph_passes import fold_shape_arithmetic, merge_chained_slices
+from ganvoice.export.kernel_passes import conv1d_as_conv2d, int8_matmul_weights
 from ganvoice.fileio import atomic_write_bytes
 from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata, StateInfo
 from ganvoice.models.base import Generator, build_generator, clone_generator, fold_weight_norm
@@ -170,17 +173,6 @@ def _fp16_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def _int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Dynamic int8 quantization of MatMul/Gemm weights (ONNX Runtime's quantize_dynamic)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory() as tmp:
-        source, target = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
-        onnx.save(model, source)
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-        return onnx.load(target)
-
-
 def _finalize(model: onnx.ModelProto, metadata: ModelMetadata) -> onnx.ModelProto:
     ModelMetadata.from_json(metadata.to_json(), source="export")  # the runtime's strict check
     model.ir_version = IR_VERSION
@@ -207,12 +199,12 @@ def to_onnx(
     folded = fold_weight_norm(clone_generator(generator)).eval().float()
     model = _trace(folded, options.opset)
     if options.simplify:
-        model = fold_shape_arithmetic(_simplify(model))
-    model = share_identical_initializers(model)
+        model = merge_chained_slices(fold_shape_arithmetic(_simplify(model)))
+    model = conv1d_as_conv2d(share_identical_initializers(model))
     if options.weights == "fp16":
         model = _fp16_weights(model)
     elif options.weights == "int8":
-        model = _int8_weights(model)
+        model = int8_matmul_weights(model)
     extra = {
         "opset": options.opset,
         "weights": options.weights,

@@ -1,4 +1,4 @@
-"""The exporter's shape-arithmetic folding: the same outputs, bit for bit, from fewer nodes."""
+"""The exporter's shape-arithmetic folding and slice merging: the same outputs, bit for bit, fewer nodes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ganvoice.export.graph_passes import fold_shape_arithmetic
+from ganvoice.export.graph_passes import fold_shape_arithmetic, merge_chained_slices
 from ganvoice.export.onnx_export import _simplify, _trace
 from ganvoice.models.base import build_generator, fold_weight_norm
 
@@ -49,7 +49,7 @@ def test_folding_keeps_every_output_bit_identical(case):
     torch.manual_seed(0)
     generator = fold_weight_norm(build_generator(variant, overrides)).eval()
     traced = _simplify(_trace(generator, 17))
-    folded = fold_shape_arithmetic(copy.deepcopy(traced))
+    folded = merge_chained_slices(fold_shape_arithmetic(copy.deepcopy(traced)))
     before, after = (
         Counter(n.op_type for n in traced.graph.node),
         Counter(n.op_type for n in folded.graph.node),
@@ -62,6 +62,8 @@ def test_folding_keeps_every_output_bit_identical(case):
             if node.op_type in ("Slice", "Reshape"):
                 assert all(i in constants for i in node.input[1:] if i), node
         assert sum(after.values()) < sum(before.values())
+        unmerged = Counter(n.op_type for n in fold_shape_arithmetic(copy.deepcopy(traced)).graph.node)
+        assert after["Slice"] < unmerged["Slice"]  # x[:, a:b, c:d] is one Slice, not two
     plain, fast = _session(traced), _session(folded)
     rng = np.random.default_rng(0)
     for batch in (1, 2):

@@ -22,7 +22,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganvoice.mel import MelSpec, mel_filterbank
@@ -286,14 +285,13 @@ class ConsistencyLayer(Streamable, nn.Module):
 
     def _overlap(self, full: Tensor, count: int) -> Tensor:
         """Windowed frames ``[B, n_fft, history + T]`` -> summed neighbours of the ``T`` centre frames."""
-        blocks = full.reshape(full.shape[0], self.parts, self.hop, full.shape[-1])
-        centre = self.parts - 1
+        centre, hop = self.parts - 1, self.hop
         rows = []
         for block in range(self.parts):
             total = 0.0
             for shift in self._shifts(block):
-                start = centre + shift
-                total = total + blocks[:, block - shift, :, start : start + count]
+                start, source = centre + shift, block - shift  # block `source` of frame j + shift
+                total = total + full[:, source * hop : (source + 1) * hop, start : start + count]
             rows.append(total)
         return torch.cat(rows, dim=1)
 
@@ -366,8 +364,10 @@ class ConsistencyStack(Streamable, nn.Module):
 class OverlapAdd(Streamable, nn.Module):
     """Frames ``[B, 3 * K, T]`` -> audio ``[B, 1, T * hop]`` (inverse real DFT, window, overlap-add).
 
-    Emits ``hop`` samples per frame and keeps ``n_fft - hop`` in state; delay ``(n_fft - hop) / 2``
-    samples relative to frames centred like the mel analysis.
+    Emits ``hop`` samples per frame; the state is the last ``n_fft / hop - 1`` windowed time frames.
+    Output block ``t`` sums block ``r`` of frame ``t - r`` for each of the ``n_fft / hop`` blocks ``r``: one
+    slice per block of the frames with their history, so a one-frame call runs a few nodes. Delay
+    ``(n_fft - hop) / 2`` samples relative to frames centred like the mel analysis.
     """
 
     def __init__(self, n_fft: int, hop: int, bases: FourierBases | None = None):
@@ -375,7 +375,7 @@ class OverlapAdd(Streamable, nn.Module):
         if n_fft % hop:
             raise ValueError("head_n_fft must be a multiple of hop_length")
         self.n_fft, self.hop, self.upsample = n_fft, hop, hop
-        self.bins = n_fft // 2 + 1
+        self.bins, self.parts = n_fft // 2 + 1, n_fft // hop
         self.bases = bases or FourierBases(n_fft)
         window = torch.tensor(synthesis_window(n_fft, hop)[:, None], dtype=torch.float32)
         self.register_buffer("window", window, persistent=False)
@@ -385,19 +385,19 @@ class OverlapAdd(Streamable, nn.Module):
         return (self.n_fft - self.hop) // 2
 
     def state_shapes(self) -> list[tuple[int, ...]]:
-        return [(1, self.n_fft - self.hop)]
+        return [(self.n_fft, self.parts - 1)]
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        frames = (self.bases.to_time(x[:, self.bins :]) * self.window).transpose(1, 2)  # [B, T, n_fft]
-        batch, length = frames.shape[0], frames.shape[1] * self.hop
-        parts = self.n_fft // self.hop
+        history = self.parts - 1
+        frames = self.bases.to_time(x[:, self.bins :]) * self.window  # [B, n_fft, T]
+        full = torch.cat([state[0], frames], dim=-1)  # [B, n_fft, history + T]
+        count, hop = x.shape[-1], self.hop
         ola = 0.0
-        for r in range(parts):
-            piece = frames[..., r * self.hop : (r + 1) * self.hop].reshape(batch, 1, length)
-            ola = ola + F.pad(piece, (r * self.hop, (parts - 1 - r) * self.hop))
-        tail = self.n_fft - self.hop
-        ola = torch.cat([ola[..., :tail] + state[0], ola[..., tail:]], dim=-1)
-        return ola[..., :length], [ola[..., length:]]
+        for r in range(self.parts):  # block r of frame t - r: rows r * hop ..., column history + t - r
+            start = history - r
+            ola = ola + full[:, r * hop : (r + 1) * hop, start : start + count]
+        audio = ola.transpose(1, 2).reshape(full.shape[0], 1, count * self.hop)
+        return audio, [full[..., full.shape[-1] - history :]]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
