@@ -187,6 +187,24 @@ def test_fine_tuning_loads_weights_and_rejects_other_variants(manifest, tmp_path
         run_training(wider, RunOptions(manifest, tmp_path / "wider", init=base.checkpoint))
 
 
+def test_fine_tuning_under_other_discriminators_starts_them_fresh(manifest, tmp_path, capsys):
+    """A GAN polish recipe (fast-phase-gan: MRD only) fine-tunes from a checkpoint that has MPD weights too;
+    an exact resume under other discriminators stays a short one-line error."""
+    base = run_training(
+        tiny_recipe("fast-phase"), RunOptions(data=manifest, out=tmp_path / "base", progress=False)
+    )
+    assert "mpd" in {key.split(".")[0] for key in torch.load(base.checkpoint)["discriminators"]}
+    polish = tiny_recipe("fast-phase-gan", train={"max_steps": 1})
+    tuned = run_training(
+        polish, RunOptions(manifest, tmp_path / "tuned", init=base.checkpoint, progress=False)
+    )
+    assert tuned.step == 1 and "they start fresh" in capsys.readouterr().err
+    longer = tiny_recipe("fast-phase-gan", train={"max_steps": 3})
+    with pytest.raises(GanvoiceError, match="discriminator weights do not fit") as error:
+        run_training(longer, RunOptions(manifest, tmp_path / "base", resume=True, progress=False))
+    assert "unexpected" in str(error.value) and len(str(error.value)) < 300
+
+
 def test_compact_checkpoint_continues_step_and_schedule(manifest, tmp_path):
     """The compact checkpoint (fp16 weights, no optimizer state) goes on at its step and learning rate."""
     recipe = tiny_recipe("fast-phase", train={"max_steps": 3, "gan_start_step": 100}, optim={"lr_decay": 0.5})

@@ -170,13 +170,34 @@ def check_variant(payload: dict, variant: str, path: Path) -> None:
         raise GanvoiceError(f"{path} holds a {found!r} generator, the recipe trains {variant!r}")
 
 
+def weights_mismatch(module: torch.nn.Module, weights: dict) -> str:
+    """Why ``weights`` do not load into ``module`` strictly, in a few words ("" when they do)."""
+    expected = module.state_dict()
+    missing = [key for key in expected if key not in weights]
+    unexpected = [key for key in weights if key not in expected]
+    reshaped = [
+        key
+        for key in expected
+        if key in weights and tuple(getattr(weights[key], "shape", ())) != tuple(expected[key].shape)
+    ]
+    parts = [
+        f"{len(keys)} {what} (first: {keys[0]!r})"
+        for keys, what in ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape"))
+        if keys
+    ]
+    return "; ".join(parts)
+
+
 def load_weights(module: torch.nn.Module, weights: dict, what: str, path: Path) -> None:
     """``load_state_dict`` (strict) with a one-line error when the shapes or names differ."""
+    detail = weights_mismatch(module, weights)
+    if detail:
+        raise GanvoiceError(f"{path}: {what} weights do not fit this recipe's config ({detail})")
     try:
         module.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0] if first else ""
+        lines = str(exc).strip().splitlines()
+        detail = lines[1].strip()[:200] if len(lines) > 1 else lines[0][:200] if lines else ""
         raise GanvoiceError(f"{path}: {what} weights do not fit this recipe's config ({detail})") from None
 
 

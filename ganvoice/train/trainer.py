@@ -160,7 +160,7 @@ def restore_state(state: TrainState, payload: dict, path: Path, variant: str) ->
 def continue_schedule(state: TrainState, payload: dict, path: Path, variant: str) -> None:
     """Weights, step, LR schedules and best metric of a (compact) checkpoint; optimizer moments start
     fresh (AdamW re-estimates them within a few hundred steps)."""
-    load_into(state, payload, path, variant)
+    load_into(state, payload, path, variant, exact=False)
     state.step = int(payload["step"])
     state.best_val = float(payload.get("best_val", math.inf))
     pairs = ((state.opt_g, state.sched_g, "scheduler_g"), (state.opt_d, state.sched_d, "scheduler_d"))
@@ -172,12 +172,21 @@ def continue_schedule(state: TrainState, payload: dict, path: Path, variant: str
             group["lr"] = lr
 
 
-def load_into(state: TrainState, payload: dict, path: Path, variant: str) -> None:
-    """Generator and discriminator weights only (fine-tuning); checks the variant first."""
+def load_into(state: TrainState, payload: dict, path: Path, variant: str, *, exact: bool = True) -> None:
+    """Generator and discriminator weights only; checks the variant first. Not ``exact`` (fine-tuning
+    or continuing under another recipe): discriminators that do not fit the recipe start fresh."""
     ckpt.check_variant(payload, variant, path)
     ckpt.load_weights(state.generator, payload["generator"], "generator", path)
-    if state.discriminators is not None and payload.get("discriminators"):
-        ckpt.load_weights(state.discriminators, payload["discriminators"], "discriminator", path)
+    if state.discriminators is None or not payload.get("discriminators"):
+        return
+    mismatch = ckpt.weights_mismatch(state.discriminators, payload["discriminators"])
+    if mismatch and not exact:
+        print(
+            f"{path}: its discriminators do not fit this recipe ({mismatch}); they start fresh",
+            file=sys.stderr,
+        )
+        return
+    ckpt.load_weights(state.discriminators, payload["discriminators"], "discriminator", path)
 
 
 def make_setup(recipe: Recipe, state: TrainState, device: torch.device) -> StepSetup:
@@ -357,7 +366,7 @@ def _prepare(recipe: Recipe, options: RunOptions, state: TrainState) -> None:
         )
         print(f"continuing from {options.continue_from} (step {state.step})", file=sys.stderr)
     elif options.init is not None:
-        load_into(state, ckpt.load_checkpoint(options.init), Path(options.init), variant)
+        load_into(state, ckpt.load_checkpoint(options.init), Path(options.init), variant, exact=False)
         print(f"fine-tuning from {options.init}", file=sys.stderr)
 
 
