@@ -14,7 +14,14 @@ from ganvoice.errors import DeviceError, GanvoiceError
 from ganvoice.fileio import FILE_FOLDER_MISSING, atomic_write_json
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import PROVIDERS, open_model, provider_report
-from ganvoice.realtime.player import MAX_BLOCKSIZE, MAX_PREFILL_S, MODES, Player, PlayerConfig, list_devices
+from ganvoice.realtime.player import (
+    MAX_BLOCKSIZE,
+    MAX_PREFILL_S,
+    PLAYER_MODES,
+    Player,
+    PlayerConfig,
+    list_devices,
+)
 from ganvoice.realtime.render import render_to_file
 from ganvoice.realtime.sources import SourceChoice, feed_from_stdin, make_source
 from ganvoice.realtime.stats import markdown_table
@@ -46,12 +53,20 @@ def report(summary: dict, show: bool, json_path: str | None) -> None:
     show_default=True,
     help=f"Samples per audio block (1 to {MAX_BLOCKSIZE}); the latency counts one block.",
 )
-@click.option("--mode", type=click.Choice(MODES), default="callback", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(PLAYER_MODES),
+    default="callback",
+    show_default=True,
+    help="callback: the model runs in the audio callback; buffered: a worker renders --prefill ahead; "
+    "low-latency: buffered with a one-frame cushion (for blocks shorter than a model frame).",
+)
 @click.option(
     "--prefill",
     type=float,
     default=None,
-    help="Seconds buffered before sound starts [buffered: 0.1; live input: 2 blocks].",
+    help="Seconds buffered before sound starts "
+    "[buffered: 0.1; low-latency: one frame; live input: 2 blocks].",
 )
 @click.option("--device", default=None, help="Audio device index or name (see --list-devices).")
 @click.option("--list-devices", "show_devices", is_flag=True, help="List audio devices and exit.")

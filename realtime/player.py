@@ -5,6 +5,9 @@
 - ``buffered``: a worker thread renders into a preallocated ring; the callback only copies from it.
   ``prefill`` seconds are rendered before the stream starts (or, for live sources, gathered before
   sound begins), which absorbs a model that is slow for one block or jittery.
+- ``low-latency``: ``buffered`` with a cushion of one model frame (rounded up to whole blocks) instead
+  of 0.1 s: at blocks shorter than a frame no callback carries a frame's whole cost, for one frame of
+  added latency.
 
 The callbacks allocate no arrays, take no lock, print nothing and do no I/O (one exception: when the
 device rate differs from the model's, soxr returns each resampled piece as a new small array; in
@@ -31,6 +34,8 @@ from ganvoice.realtime.sources import MicSource, Prefetcher, Source
 
 #: Default audio rendered ahead in buffered mode (seconds).
 DEFAULT_PREFILL_S = 0.1
+#: The player's scheduling modes: the block step's two and ``low-latency`` (buffered, one-frame cushion).
+PLAYER_MODES = (*MODES, "low-latency")
 #: Blocks of frames gathered from a live source before sound starts in callback mode.
 LIVE_CUSHION_BLOCKS = 2
 #: Output channels used when the device has more (a mono model goes to all of them).
@@ -122,10 +127,11 @@ MAX_PREFILL_S = 60.0
 class PlayerConfig:
     """How to play.
 
-    ``mode``: "callback" or "buffered"; ``blocksize``: device samples per callback; ``device``: index
-    or name (``"IN,OUT"`` for the microphone path; ``None``: the default); ``prefill``: seconds
-    rendered ahead in buffered mode (default 0.1), or, in callback mode with a live source (microphone,
-    pushes), seconds of frames gathered before sound starts (default two blocks); ``duration``:
+    ``mode``: "callback", "buffered" or "low-latency"; ``blocksize``: device samples per callback;
+    ``device``: index or name (``"IN,OUT"`` for the microphone path; ``None``: the default);
+    ``prefill``: seconds rendered ahead in buffered mode (default 0.1; low-latency: one model frame),
+    or, in callback mode with a live source (microphone, pushes), seconds of frames gathered before
+    sound starts (default two blocks); ``duration``:
     seconds (``None``: until the source ends); ``channels``: output channels (``None``: up to 2).
     """
 
@@ -137,8 +143,8 @@ class PlayerConfig:
     channels: int | None = None
 
     def check(self) -> None:
-        if self.mode not in MODES:
-            raise GanvoiceError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.mode not in PLAYER_MODES:
+            raise GanvoiceError(f"unknown mode {self.mode!r}; choose one of {', '.join(PLAYER_MODES)}")
         if not isinstance(self.blocksize, int) or not 0 < self.blocksize <= MAX_BLOCKSIZE:
             raise GanvoiceError(f"block size must be 1 to {MAX_BLOCKSIZE} samples, not {self.blocksize}")
         if self.prefill is not None and not 0 <= self.prefill <= MAX_PREFILL_S:  # NaN fails too
@@ -239,10 +245,16 @@ class Player:
         self._available = feed.available
 
     def _setup_buffered_mode(self) -> None:
-        """A worker renders into a ring of ``prefill`` + spare samples; the callback copies from it."""
+        """A worker renders into a ring of ``prefill`` + spare samples (low-latency: one frame); the callback
+        copies from it."""
         cfg, engine = self.config, self.engine
         engine.set_source(self.source)
-        self._prefill = round((DEFAULT_PREFILL_S if cfg.prefill is None else cfg.prefill) * self.rate)
+        if cfg.prefill is not None:
+            self._prefill = round(cfg.prefill * self.rate)
+        elif cfg.mode == "low-latency":  # one frame of output, in whole blocks
+            self._prefill = math.ceil(engine.hop_out / cfg.blocksize) * cfg.blocksize
+        else:
+            self._prefill = round(DEFAULT_PREFILL_S * self.rate)
         self._step = BlockStep(
             engine, cfg.blocksize, "buffered", self._prefill + RING_SPARE_BLOCKS * cfg.blocksize
         )
@@ -281,7 +293,7 @@ class Player:
             ring.close()
 
     def _prefilled(self) -> bool:
-        if self.config.mode == "buffered":
+        if self.config.mode != "callback":
             return self._ring.available() >= self._prefill or self._ring.closed
         if self._prefetcher is not None:
             enough = min(self._prefetcher.capacity, max(self._cushion, 1))

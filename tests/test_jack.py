@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from ganvoice.audio import STREAM_RESAMPLE_QUALITY
 from ganvoice.mel import MelAnalyzer, pad_to_whole_hops
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource
+from ganvoice.realtime.player import DEFAULT_PREFILL_S
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -130,7 +132,7 @@ def assert_played_clean(stats: dict) -> None:
     )
 
 
-@pytest.mark.parametrize("mode", ["callback", "buffered"])
+@pytest.mark.parametrize("mode", ["callback", "buffered", "low-latency"])
 def test_ten_seconds_of_a_file_reach_jack_unchanged(
     jack_server, jack_recorder, tiny_model, ten_seconds, tmp_path, mode
 ):
@@ -145,6 +147,11 @@ def test_ten_seconds_of_a_file_reach_jack_unchanged(
     stats = json.loads(stats_path.read_text())
     assert_played_clean(stats)
     assert stats["blocks"] >= 10 * RATE / PERIOD and stats["mode"] == mode
+    meta = OnnxGenerator(str(tiny_model)).metadata
+    one_frame = math.ceil(meta.hop_length / PERIOD) * PERIOD  # in whole blocks
+    expected_ms = {"callback": 0, "buffered": 1e3 * DEFAULT_PREFILL_S, "low-latency": 1e3 * one_frame / RATE}
+    buffered_ms = stats["engine_latency_ms"] - meta.delay_ms
+    assert buffered_ms == pytest.approx(expected_ms[mode], abs=0.05)
     recorded = recorder.load()[:, MONITOR_LEFT]
     xruns = stats["device_underflows"]
     assert_recording_is_the_stream(recorded, *renders(tiny_model, ten_seconds[1]), xruns=xruns)

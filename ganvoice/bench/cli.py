@@ -26,7 +26,7 @@ from ganvoice.bench.xruns import PERIODS, XrunsConfig, run_xruns
 from ganvoice.errors import GanvoiceError
 from ganvoice.fileio import atomic_write_text
 from ganvoice.realtime.blockstep import MODES
-from ganvoice.realtime.player import DEFAULT_PREFILL_S
+from ganvoice.realtime.player import DEFAULT_PREFILL_S, PLAYER_MODES
 
 PRINT_CHOICES = ("both", "json", "markdown", "none")
 NONE_WORD = "none"
@@ -51,12 +51,17 @@ def _int_list(ctx, param, value) -> tuple[int, ...] | None:
     return numbers
 
 
-def _modes(ctx, param, value) -> tuple[str, ...]:
-    modes = tuple(_split(value))
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise click.BadParameter(f"choose from {', '.join(MODES)} (comma-separated), not {value!r}")
-    return modes
+def _modes_of(allowed: tuple[str, ...]):
+    def parse(ctx, param, value) -> tuple[str, ...]:
+        modes = tuple(_split(value))
+        if not modes or any(m not in allowed for m in modes):
+            raise click.BadParameter(f"choose from {', '.join(allowed)} (comma-separated), not {value!r}")
+        return modes
+
+    return parse
+
+
+_modes = _modes_of(MODES)
 
 
 def _plots_dir(ctx, param, value):
@@ -224,7 +229,13 @@ def budget(model_specs, cache_dir, seed, block_sizes, modes, prefill, device_rat
 @model_options()
 @click.option("--provider", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
 @click.option("--periods", default=",".join(map(str, PERIODS)), callback=_int_list, show_default=True)
-@click.option("--modes", default=",".join(MODES), callback=_modes, show_default=True)
+@click.option(
+    "--modes",
+    default=",".join(MODES),
+    callback=_modes_of(PLAYER_MODES),
+    show_default=True,
+    help=f"Of {', '.join(PLAYER_MODES)} (low-latency: buffered with a one-frame cushion).",
+)
 @click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds per period and mode.")
 @click.option("--load/--no-load", default=False, help="Busy processes on the other core(s) meanwhile.")
 @click.option(

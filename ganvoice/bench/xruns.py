@@ -20,7 +20,7 @@ from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.errors import GanvoiceError
 from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.engine import Engine
-from ganvoice.realtime.player import DEFAULT_PREFILL_S, Player, PlayerConfig
+from ganvoice.realtime.player import DEFAULT_PREFILL_S, PLAYER_MODES, Player, PlayerConfig
 from ganvoice.realtime.sources import MelSource
 
 PERIODS = (64, 128, 256)
@@ -47,9 +47,9 @@ class XrunsConfig:
             raise GanvoiceError(f"periods must be positive numbers of samples, not {self.periods}")
         if self.duration <= 0:
             raise GanvoiceError(f"--duration must be > 0 seconds, not {self.duration}")
-        unknown = sorted(set(self.modes) - set(MODES))
+        unknown = sorted(set(self.modes) - set(PLAYER_MODES))
         if unknown:
-            raise GanvoiceError(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+            raise GanvoiceError(f"unknown mode {unknown[0]!r}; choose from {', '.join(PLAYER_MODES)}")
 
     @property
     def load_processes(self) -> int:
@@ -76,8 +76,9 @@ COLUMNS = [
 def _play(
     engine: Engine, source: MelSource, config: XrunsConfig, period: int, mode: str
 ) -> tuple[dict, list]:
+    prefill = None if mode == "low-latency" else config.prefill  # its own one-frame cushion
     player_config = PlayerConfig(
-        mode=mode, blocksize=period, device=JACK_DEVICE, prefill=config.prefill, duration=config.duration
+        mode=mode, blocksize=period, device=JACK_DEVICE, prefill=prefill, duration=config.duration
     )
     player = Player(engine, source, player_config)
     try:
