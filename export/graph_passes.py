@@ -12,7 +12,9 @@ shape inference (sizes as expressions of ``batch`` and ``frames``):
 - nodes nothing reads any more are dropped.
 
 :func:`merge_chained_slices` then turns ``Slice -> Slice`` on different axes (``x[:, a:b, c:d]`` traces as
-two nodes) into one ``Slice`` once their bounds are constants.
+two nodes) into one ``Slice`` once their bounds are constants; :func:`bypass_slices_of_concats` lets a
+``Slice`` of whole ``Concat`` inputs read them directly; :func:`cancel_transposes_around_slices` removes
+``Transpose -> Slice -> Transpose⁻¹``. :func:`fold_and_merge` runs them all.
 
 Each rewrite is the same arithmetic for every ``batch`` and ``frames`` (same ops, same order), so the
 output is bit-identical; :func:`fold_shape_arithmetic` returns the model unchanged if inference fails.
@@ -293,3 +295,121 @@ def merge_chained_slices(model: onnx.ModelProto) -> onnx.ModelProto:
         graph.initializer.extend(new_inits)
         _drop_dead(model)
     return model
+
+
+def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Each tensor's shape from ONNX shape inference (``None`` for a symbolic size)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 -- no shapes: the passes that need them leave the graph alone
+        inferred = model
+    shapes = {init.name: list(init.dims) for init in model.graph.initializer}
+    for info in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
+        if info.type.tensor_type.HasField("shape"):
+            dims = info.type.tensor_type.shape.dim
+            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return shapes
+
+
+def _read_counts(graph: onnx.GraphProto) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            counts[name] = counts.get(name, 0) + 1
+    for out in graph.output:  # a graph output is read from outside
+        counts[out.name] = counts.get(out.name, 0) + 1
+    return counts
+
+
+def _whole_inputs(sizes: list[int | None], start: int, end: int) -> tuple[int, int] | None:
+    """``(i, j)``: inputs ``i .. j - 1`` of a concatenation of pieces of ``sizes`` are exactly
+    ``[start, end)``; None if no whole inputs are."""
+    offsets = [0]
+    for size in sizes:
+        if size is None:
+            break
+        offsets.append(offsets[-1] + size)
+    total = offsets[-1] if len(offsets) == len(sizes) + 1 else None
+    if start < 0 or end < 0:
+        if total is None:
+            return None
+        start, end = start % total if start < 0 else start, total + end if end < 0 else end
+    if total is not None:
+        end = min(end, total)
+    if start not in offsets or end not in offsets or end <= start:
+        return None
+    return offsets.index(start), offsets.index(end)
+
+
+def bypass_slices_of_concats(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A ``Slice`` that takes whole inputs of a ``Concat`` along its axis reads them directly (one input:
+    its readers read that input; several: a ``Concat`` of just those). Bit-identical; returns ``model``."""
+    graph, constants, shapes = model.graph, _constants(model), _static_shapes(model)
+    concats = {node.output[0]: node for node in graph.node if node.op_type == "Concat"}
+    outputs = {out.name for out in graph.output}
+    renames: dict[str, str] = {}
+    for node in graph.node:
+        concat = concats.get(node.input[0]) if node.op_type == "Slice" else None
+        rank = len(shapes.get(node.input[0]) or []) or None
+        parts = _slice_parts(node, constants, rank) if concat is not None and rank else None
+        axis = next((a.i for a in concat.attribute if a.name == "axis"), 0) % rank if parts else None
+        if parts is None or set(parts) != {axis} or parts[axis][2] != 1:
+            continue
+        sizes = [(shapes.get(name) or [None] * rank)[axis] for name in concat.input]
+        span = _whole_inputs(sizes, parts[axis][0], parts[axis][1])
+        if span is None:
+            continue
+        first, stop = span
+        if stop - first == 1 and node.output[0] not in outputs:
+            renames[node.output[0]] = concat.input[first]
+        else:
+            node.op_type, node.input[:] = "Concat", list(concat.input[first:stop])
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute("axis", axis))
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    _drop_dead(model)
+    return model
+
+
+def cancel_transposes_around_slices(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``Transpose(p) -> Slice -> Transpose(p⁻¹)``, each read only by the next, as one ``Slice`` of the
+    untransposed tensor on the matching axes (bit-identical). Returns ``model``."""
+    graph, constants = model.graph, _constants(model)
+    producers = {node.output[0]: node for node in graph.node}
+    reads = _read_counts(graph)
+    changed = False
+    for node in graph.node:
+        middle = producers.get(node.input[0]) if node.op_type == "Transpose" else None
+        first = producers.get(middle.input[0]) if middle is not None and middle.op_type == "Slice" else None
+        if first is None or first.op_type != "Transpose":
+            continue
+        if reads[first.output[0]] != 1 or reads[middle.output[0]] != 1:
+            continue
+        perm = next((list(a.ints) for a in first.attribute if a.name == "perm"), None)
+        back = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        if perm is None or back is None or [perm[b] for b in back] != list(range(len(perm))):
+            continue
+        parts = _slice_parts(middle, constants, len(perm))
+        if parts is None:
+            continue
+        values = [(perm[axis], *bounds) for axis, bounds in parts.items()]  # transposed axis a = perm[a]
+        names = []
+        for column, label in enumerate(("axes", "starts", "ends", "steps")):
+            name = f"{node.output[0]}__untransposed_{label}"
+            column_values = np.array([v[column] for v in values], np.int64)
+            graph.initializer.append(numpy_helper.from_array(column_values, name))
+            names.append(name)
+        axes, starts, ends, steps = names
+        node.op_type, node.input[:] = "Slice", [first.input[0], starts, ends, axes, steps]
+        del node.attribute[:]
+        changed = True
+    if changed:
+        _drop_dead(model)
+    return model
+
+
+def fold_and_merge(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Every pass of this module, in order (each bit-identical); returns ``model``."""
+    model = merge_chained_slices(fold_shape_arithmetic(model))
+    return cancel_transposes_around_slices(bypass_slices_of_concats(model))

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ganvoice import __version__
 from ganvoice.errors import GanvoiceError
-from ganvoice.export.graph_passes import fold_shape_arithmetic, merge_chained_slices
+from ganvoice.export.graph_passes import fold_and_merge
 from ganvoice.export.kernel_passes import conv1d_as_conv2d, int8_matmul_weights
 from ganvoice.fileio import atomic_write_bytes
 from ganvoice.modelmeta import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata, StateInfo
@@ -199,7 +199,7 @@ def to_onnx(
     folded = fold_weight_norm(clone_generator(generator)).eval().float()
     model = _trace(folded, options.opset)
     if options.simplify:
-        model = merge_chained_slices(fold_shape_arithmetic(_simplify(model)))
+        model = fold_and_merge(_simplify(model))
     model = conv1d_as_conv2d(share_identical_initializers(model))
     if options.weights == "fp16":
         model = _fp16_weights(model)

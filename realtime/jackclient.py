@@ -19,16 +19,15 @@ takes no lock, prints nothing and never waits; a period whose frames are not rea
 and counted (``starved_blocks``); one whose compute outlasts the period is counted (``late_blocks``);
 JACK's xruns are ``device_underflows``. The counters are printed on exit, like ``ganvoice-play --stats``.
 Before the client activates, every object made so far is frozen out of the garbage collector
-(``gc.freeze``): a full collection, which Python may start in whichever thread allocates, the process
-callback included, then has only the few new objects to look at instead of stalling a period for ~0.1 s.
+(:class:`~ganvoice.realtime.player.QuietInterpreter`): a full collection, which Python may start in
+whichever thread allocates, the process callback included, then has only the few new objects to look at
+instead of stalling a period for ~0.1 s.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,10 +40,10 @@ from ganvoice.realtime.blockstep import BlockStep
 from ganvoice.realtime.engine import Engine
 from ganvoice.realtime.model import PROVIDERS
 from ganvoice.realtime.player import (
-    GIL_SWITCH_INTERVAL_S,
     LIVE_CUSHION_BLOCKS,
     POLL_FRACTION,
     PREFETCH_BLOCKS,
+    QuietInterpreter,
 )
 from ganvoice.realtime.sources import MicSource, Prefetcher, Source
 from ganvoice.realtime.stats import markdown_table
@@ -230,10 +229,9 @@ class JackResynth:
         self._error: BaseException | None = None
         self._ended = False
         self._latency_due: float | None = None
-        self._frozen = False
+        self._quiet = QuietInterpreter()
         self._main_raised = False
         self._notify_raised = False
-        self._switch_interval: float | None = None
 
     # -- setup ---------------------------------------------------------------------------------------
     def _open_client(self):
@@ -295,15 +293,11 @@ class JackResynth:
             self._received, self._started, self._remaining = 0, False, math.inf
             if self.config.duration is not None:
                 self._remaining = round(self.config.duration * self.rate)
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
             self._main_raised = client.realtime and lowest_realtime_priority()
             self._prefetcher.start()
             # Everything allocated so far (the model, numpy, the libraries) goes out of the collector's
             # reach: a full collection then cannot stall the process callback for ~100 ms.
-            gc.collect()
-            gc.freeze()
-            self._frozen = True
+            self._quiet.enter()
             client.activate()
             self._connect(client)
         except BaseException:
@@ -410,15 +404,10 @@ class JackResynth:
             self.client = None
         if self._prefetcher is not None:
             self._prefetcher.stop()
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
         if self._main_raised:
             normal_priority()
             self._main_raised = False
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
+        self._quiet.leave()
 
     def summary(self) -> dict:
         """The player's counters plus latency, client and settings."""

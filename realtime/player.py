@@ -14,11 +14,13 @@ device rate differs from the model's, soxr returns each resampled piece as a new
 buffered mode that happens in the worker). A block with no audio ready is played as silence and
 counted as an underflow; the stream goes on. Errors in a worker thread (or the callback) end the
 stream and are raised by :meth:`Player.wait`. While a stream runs, Python's GIL switch interval is
-lowered (see :data:`GIL_SWITCH_INTERVAL_S`) so that the callback thread gets the GIL quickly.
+lowered (see :data:`GIL_SWITCH_INTERVAL_S`) so that the callback thread gets the GIL quickly, and the
+objects made before it are frozen out of the garbage collector (:class:`QuietInterpreter`).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -50,6 +52,37 @@ POLL_FRACTION = 0.25
 #: callback waiting for the GIL longer than a short block lasts while another thread runs Python.
 GIL_SWITCH_INTERVAL_S = 0.0005
 NO_DEVICE_HINT = "use --output FILE.wav to render to a file instead"
+
+
+class QuietInterpreter:
+    """What a stream needs from the Python interpreter while it runs (:meth:`enter` / :meth:`leave`, each
+    safe to call twice): a short GIL switch interval, so that another thread's Python hands the audio
+    callback the GIL quickly, and every object made so far frozen out of the garbage collector
+    (``gc.freeze``). A full collection, which Python starts in whichever thread allocates (the audio
+    callback included), then looks at the few new objects instead of stalling a block for tens of ms.
+    """
+
+    def __init__(self):
+        self._switch_interval: float | None = None
+
+    def enter(self) -> None:
+        if self._switch_interval is not None:
+            return
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
+        gc.collect()
+        gc.freeze()
+
+    def leave(self) -> None:
+        if self._switch_interval is None:
+            return
+        sys.setswitchinterval(self._switch_interval)
+        self._switch_interval = None
+        gc.unfreeze()
+
+    @property
+    def active(self) -> bool:
+        return self._switch_interval is not None
 
 
 def import_sounddevice():
@@ -171,7 +204,7 @@ class Player:
         self._done = threading.Event()
         self._error: BaseException | None = None
         self.device_latency_s = 0.0
-        self._switch_interval: float | None = None
+        self._quiet = QuietInterpreter()
 
     # -- setup ---------------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -306,8 +339,7 @@ class Player:
         try:
             self.engine.prime(self.config.blocksize)
             self.stats.reset()
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
+            self._quiet.enter()
             self._start_threads()
             if not self.source.live:
                 while not self._prefilled() and self._failure() is None:
@@ -410,9 +442,7 @@ class Player:
             thread.join()
         self._threads.clear()
         self._done.set()
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
+        self._quiet.leave()
 
     def __enter__(self) -> Player:
         self.start()

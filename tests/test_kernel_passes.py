@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ganvoice.export.graph_passes import fold_shape_arithmetic, merge_chained_slices
+from ganvoice.export.graph_passes import fold_and_merge
 from ganvoice.export.kernel_passes import (
     conv1d_as_conv2d,
     int8_matmul_weights,
@@ -39,7 +39,7 @@ def _traced(case: str):
         for parameter in generator.parameters():
             if parameter.dim() > 1:
                 parameter.normal_(0.0, 1.0 / np.sqrt(parameter[0].numel()))
-    return merge_chained_slices(fold_shape_arithmetic(_simplify(_trace(generator, 17))))
+    return fold_and_merge(_simplify(_trace(generator, 17)))
 
 
 def _session(model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from ganvoice.mel import MelAnalyzer, pad_to_whole_hops
 from ganvoice.onnxgraph import OnnxGenerator
 from ganvoice.realtime import Engine, FileSource, MelSource, NoiseSource, PushSource
 from ganvoice.realtime.model import cuda_session
+from ganvoice.realtime.player import GIL_SWITCH_INTERVAL_S, QuietInterpreter
 from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import load_mel
 
@@ -253,3 +255,19 @@ def test_source_and_model_must_agree(tiny_model):
         engine.set_source(NoiseSource(100))
     with pytest.raises(GanvoiceError, match="block size"):
         engine.prepare(RATE, 0)
+
+
+def test_a_stream_freezes_the_collector_and_lowers_the_switch_interval_until_it_ends():
+    """A full garbage collection started in the audio callback stalled blocks for tens of ms: while a
+    stream runs, every object made before it is frozen out of the collector's reach."""
+    switch, quiet = sys.getswitchinterval(), QuietInterpreter()
+    garbage = [[i] for i in range(1000)]
+    quiet.enter()
+    quiet.enter()  # twice is once
+    try:
+        assert gc.get_freeze_count() >= len(garbage) and quiet.active
+        assert sys.getswitchinterval() <= GIL_SWITCH_INTERVAL_S
+    finally:
+        quiet.leave()
+        quiet.leave()
+    assert gc.get_freeze_count() == 0 and sys.getswitchinterval() == switch and not quiet.active
