@@ -7,45 +7,15 @@ import copy
 from collections import Counter
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
+from graph_cases import CASES, TINY, session, traced
 
 from ganvoice.export.graph_passes import fold_and_merge
-from ganvoice.export.kernel_passes import (
-    conv1d_as_conv2d,
-    int8_matmul_weights,
-    quantize_int8_blocks,
-)
-from ganvoice.export.onnx_export import _simplify, _trace
-from ganvoice.models.base import build_generator, fold_weight_norm
-
-TINY = {"dim": 64, "intermediate_dim": 128, "num_blocks": 2}
-CASES = {
-    "fast": ("fast", TINY),
-    "fast-pinv-ri-consistency": (
-        "fast",
-        {**TINY, "magnitude": "pinv", "phase_head": "ri", "consistency_iterations": 1},
-    ),
-    "hifigan-v3": ("hifigan-v3", {"upsample_initial_channel": 32}),
-}
+from ganvoice.export.kernel_passes import conv1d_as_conv2d, int8_matmul_weights, quantize_int8_blocks
 
 
 def _traced(case: str):
-    variant, overrides = CASES[case]
-    torch.manual_seed(0)
-    generator = fold_weight_norm(build_generator(variant, overrides)).eval()
-    with torch.no_grad():  # weights large enough that every layer matters
-        for parameter in generator.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 1.0 / np.sqrt(parameter[0].numel()))
-    return fold_and_merge(_simplify(_trace(generator, 17)))
-
-
-def _session(model):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return fold_and_merge(traced(case, lively=True))
 
 
 def _stream(session, x: np.ndarray, chunks: list[int]) -> np.ndarray:
@@ -73,7 +43,7 @@ def test_conv2d_rewrite_changes_only_rounding(case):
     rewritten = conv1d_as_conv2d(copy.deepcopy(traced))
     before, after = (Counter(n.op_type for n in m.graph.node) for m in (traced, rewritten))
     assert after["Conv"] == before["Conv"] > 0 and after["Unsqueeze"] == before["Unsqueeze"] + before["Conv"]
-    plain, fast = _session(traced), _session(rewritten)
+    plain, fast = session(traced), session(rewritten)
     x = _conditioning(plain)
     reference = _stream(plain, x, [x.shape[-1]])
     scale = float(np.abs(reference).max())
@@ -101,7 +71,7 @@ def test_int8_weights_stream_exactly_and_fold_bias_and_layer_scale(case):
     assert after["MatMulNBits"] == pointwise > 0
     # each ConvNeXt block's pwconv2 bias Add and layer-scale Mul went into its MatMulNBits
     assert before["Mul"] - after["Mul"] >= TINY["num_blocks"]
-    plain, fast = _session(traced), _session(quantized)
+    plain, fast = session(traced), session(quantized)
     x = _conditioning(plain)
     reference, offline = _stream(plain, x, [x.shape[-1]]), _stream(fast, x, [x.shape[-1]])
     scale = float(np.abs(reference).max())
