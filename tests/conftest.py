@@ -30,6 +30,15 @@ from ganvoice.errors import DeviceError
 JACK_PERIOD = 256
 _names = itertools.count()
 
+
+def pytest_configure(config):
+    """A run started in the background (``make test &`` in a script, ``nohup``) inherits SIGINT ignored,
+    and so would every player the tests start: the Ctrl-C tests then time out. Take SIGINT back, as a
+    terminal run has it (Python's KeyboardInterrupt here; the default action in the children)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 TINY_FAST = {"dim": 32, "intermediate_dim": 64, "num_blocks": 2}
 
 
