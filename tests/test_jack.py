@@ -274,8 +274,11 @@ def test_a_slow_model_plays_clean_in_buffered_mode_with_enough_prefill(
     engine.set_source(FileSource(one_second[0], engine.metadata.mel))
     stream = engine.render(2 * RATE)
     recorded = recorder.load()[:, MONITOR_LEFT]
-    start = offset_of(recorded, stream)
-    assert np.array_equal(recorded[start : start + len(stream)], stream)  # every block, none twice
+    if stats["device_underflows"]:  # JACK repeated or lost a period: compare around it
+        assert_recording_matches(recorded, stream, stats["device_underflows"])
+    else:
+        start = offset_of(recorded, stream)
+        assert np.array_equal(recorded[start : start + len(stream)], stream)  # every block, none twice
     # Full-size V1 with random weights amplifies float32 rounding between call splits to ~4e-4 (the
     # offline render runs all frames in one call); a lost or repeated block would differ by ~1e-1.
     _, offline, delay = renders(slow_model, one_second[1])
