@@ -256,15 +256,7 @@ def _slice_parts(node: onnx.NodeProto, constants: dict, rank: int | None) -> dic
 def merge_chained_slices(model: onnx.ModelProto) -> onnx.ModelProto:
     """``Slice(Slice(x))`` on disjoint axes as one ``Slice`` of ``x`` (the same elements in the same order:
     bit-identical); an inner ``Slice`` that nothing reads any more is dropped. Returns ``model``."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 -- ranks only help with negative axes
-        inferred = model
-    ranks = {
-        info.name: len(info.type.tensor_type.shape.dim)
-        for info in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)
-        if info.type.tensor_type.HasField("shape")
-    }
+    ranks = {name: len(shape) for name, shape in _static_shapes(model).items()}  # for negative axes
     graph, constants = model.graph, _constants(model)
     producers = {node.output[0]: node for node in graph.node if node.op_type == "Slice"}
     new_inits, merged = [], 0

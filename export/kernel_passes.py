@@ -133,21 +133,27 @@ def _last_axis_vector(value: np.ndarray | None, size: int) -> np.ndarray | None:
     return value.reshape(size).astype(np.float32)
 
 
+def _readers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    """Name -> the nodes that read it (a graph output also counts as read, by ``None``)."""
+    readers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in _names_read(node):
+            readers.setdefault(name, []).append(node)
+    for out in model.graph.output:
+        readers.setdefault(out.name, []).append(None)
+    return readers
+
+
 def _fold_bias_and_scale(
-    node: onnx.NodeProto, weight: np.ndarray, model: onnx.ModelProto, inits: dict
+    node: onnx.NodeProto, weight: np.ndarray, readers: dict, inits: dict
 ) -> tuple[np.ndarray, np.ndarray | None, str, list[onnx.NodeProto]]:
     """``MatMul -> Add(bias) [-> Mul(scale)]`` with constant vectors over the output axis, when each is
     the only reader of the previous output: ``(weight * scale, bias * scale, last output, folded nodes)``.
     """
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for other in model.graph.node:
-        for name in _names_read(other):
-            readers.setdefault(name, []).append(other)
-    outputs = {out.name for out in model.graph.output}
 
     def sole_reader(name: str, op_type: str) -> tuple[onnx.NodeProto, np.ndarray] | None:
         found = readers.get(name, [])
-        if name in outputs or len(found) != 1 or found[0].op_type != op_type:
+        if len(found) != 1 or found[0] is None or found[0].op_type != op_type:
             return None
         other = [i for i in found[0].input if i != name]
         constant = inits.get(other[0]) if len(other) == 1 else None
@@ -175,7 +181,7 @@ def int8_matmul_weights(model: onnx.ModelProto, block_size: int = INT8_BLOCK) ->
     weights and bias input. Returns ``model``."""
     inits = _initializers(model)
     taken = set(inits) | {name for node in model.graph.node for name in (*node.input, *node.output)}
-    nodes, folded_away, moved = [], set(), 0
+    nodes, folded_away, moved, readers = [], set(), 0, _readers(model)
     for node in model.graph.node:
         if node.output[0] in folded_away:
             continue
@@ -184,7 +190,8 @@ def int8_matmul_weights(model: onnx.ModelProto, block_size: int = INT8_BLOCK) ->
             nodes.append(node)
             continue
         k, n = weight.dims
-        values, bias, output, folded = _fold_bias_and_scale(node, numpy_helper.to_array(weight), model, inits)
+        array = numpy_helper.to_array(weight)
+        values, bias, output, folded = _fold_bias_and_scale(node, array, readers, inits)
         folded_away.update(f.output[0] for f in folded)
         codes, scales = quantize_int8_blocks(values, block_size)
         inputs = [node.input[0], _unique_name(taken, f"{weight.name}__int8")]
