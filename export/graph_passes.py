@@ -12,9 +12,10 @@ shape inference (sizes as expressions of ``batch`` and ``frames``):
 - nodes nothing reads any more are dropped.
 
 :func:`merge_chained_slices` then turns ``Slice -> Slice`` on different axes (``x[:, a:b, c:d]`` traces as
-two nodes) into one ``Slice`` once their bounds are constants; :func:`bypass_slices_of_concats` lets a
-``Slice`` of whole ``Concat`` inputs read them directly; :func:`cancel_transposes_around_slices` removes
-``Transpose -> Slice -> Transpose⁻¹``. :func:`fold_and_merge` runs them all.
+two nodes) into one ``Slice`` once their bounds are constants; :func:`merge_chained_reshapes` does the same
+for ``Reshape -> Reshape``; :func:`bypass_slices_of_concats` lets a ``Slice`` of whole ``Concat`` inputs
+read them directly; :func:`cancel_transposes_around_slices` removes ``Transpose -> Slice -> Transpose⁻¹``;
+:func:`drop_whole_slices` removes slices that keep everything. :func:`fold_and_merge` runs them all.
 
 Each rewrite is the same arithmetic for every ``batch`` and ``frames`` (same ops, same order), so the
 output is bit-identical; :func:`fold_shape_arithmetic` returns the model unchanged if inference fails.
@@ -335,11 +336,19 @@ def _whole_inputs(sizes: list[int | None], start: int, end: int) -> tuple[int, i
 
 def bypass_slices_of_concats(model: onnx.ModelProto) -> onnx.ModelProto:
     """A ``Slice`` that takes whole inputs of a ``Concat`` along its axis reads them directly (one input:
-    its readers read that input; several: a ``Concat`` of just those). Bit-identical; returns ``model``."""
+    its readers read that input; several: a ``Concat`` of just those), repeated until nothing changes (a
+    rewrite can make a new one possible). Bit-identical; returns ``model``."""
+    while _bypass_once(model):
+        pass
+    return model
+
+
+def _bypass_once(model: onnx.ModelProto) -> bool:
     graph, constants, shapes = model.graph, _constants(model), _static_shapes(model)
     concats = {node.output[0]: node for node in graph.node if node.op_type == "Concat"}
     outputs = {out.name for out in graph.output}
     renames: dict[str, str] = {}
+    changed = False
     for node in graph.node:
         concat = concats.get(node.input[0]) if node.op_type == "Slice" else None
         rank = len(shapes.get(node.input[0]) or []) or None
@@ -352,6 +361,7 @@ def bypass_slices_of_concats(model: onnx.ModelProto) -> onnx.ModelProto:
         if span is None:
             continue
         first, stop = span
+        changed = True
         if stop - first == 1 and node.output[0] not in outputs:
             renames[node.output[0]] = concat.input[first]
         else:
@@ -361,7 +371,7 @@ def bypass_slices_of_concats(model: onnx.ModelProto) -> onnx.ModelProto:
     for node in graph.node:
         node.input[:] = [renames.get(name, name) for name in node.input]
     _drop_dead(model)
-    return model
+    return changed
 
 
 def cancel_transposes_around_slices(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -401,7 +411,63 @@ def cancel_transposes_around_slices(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _allows_zero(node: onnx.NodeProto) -> bool:
+    return any(a.name == "allowzero" and a.i for a in node.attribute)
+
+
+def merge_chained_reshapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``Reshape(Reshape(x, a), b)``, the inner read only by the outer, as ``Reshape(x, b)`` when ``b`` is
+    constant and each of its ``0`` (copy) entries sits where ``a`` copies too (a reshape keeps the element
+    order, so only the final shape matters: bit-identical). Returns ``model``."""
+    graph, constants = model.graph, _constants(model)
+    producers = {node.output[0]: node for node in graph.node if node.op_type == "Reshape"}
+    reads = _read_counts(graph)
+    changed = False
+    for node in graph.node:
+        inner = producers.get(node.input[0]) if node.op_type == "Reshape" else None
+        if inner is None or reads[inner.output[0]] != 1 or _allows_zero(node) or _allows_zero(inner):
+            continue
+        outer_shape, inner_shape = constants.get(node.input[1]), constants.get(inner.input[1])
+        if outer_shape is None or inner_shape is None:
+            continue
+        outer_shape, inner_shape = (
+            _as_list(np.asarray(outer_shape).tolist()),
+            _as_list(np.asarray(inner_shape).tolist()),
+        )
+        copies = [i for i, size in enumerate(outer_shape) if size == 0]
+        if any(i >= len(inner_shape) or inner_shape[i] != 0 for i in copies):
+            continue
+        node.input[0] = inner.input[0]
+        changed = True
+    if changed:
+        _drop_dead(model)
+    return model
+
+
+def drop_whole_slices(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A ``Slice`` that keeps every element (start 0, end past the axis's static size, step 1 on each of its
+    axes) is dropped: its readers read its input (a graph output keeps it). Returns ``model``."""
+    graph, constants, shapes = model.graph, _constants(model), _static_shapes(model)
+    outputs = {out.name for out in graph.output}
+    renames: dict[str, str] = {}
+    for node in graph.node:
+        sizes = shapes.get(node.input[0]) if node.op_type == "Slice" else None
+        parts = _slice_parts(node, constants, len(sizes)) if sizes else None
+        if parts is None or node.output[0] in outputs or any(not 0 <= a < len(sizes) for a in parts):
+            continue
+        if all(
+            sizes[axis] is not None and start == 0 and end >= sizes[axis] and step == 1
+            for axis, (start, end, step) in parts.items()
+        ):
+            renames[node.output[0]] = renames.get(node.input[0], node.input[0])
+    if renames:
+        for node in graph.node:
+            node.input[:] = [renames.get(name, name) for name in node.input]
+        _drop_dead(model)
+    return model
+
+
 def fold_and_merge(model: onnx.ModelProto) -> onnx.ModelProto:
     """Every pass of this module, in order (each bit-identical); returns ``model``."""
-    model = merge_chained_slices(fold_shape_arithmetic(model))
-    return cancel_transposes_around_slices(bypass_slices_of_concats(model))
+    model = merge_chained_reshapes(merge_chained_slices(fold_shape_arithmetic(model)))
+    return drop_whole_slices(cancel_transposes_around_slices(bypass_slices_of_concats(model)))

@@ -64,7 +64,7 @@ def test_the_two_stage_dft_pair_equals_numpys(n_fft):
     """``FourierBases`` (Cooley-Tukey as matmuls over the conjugate-free groups) against ``numpy.fft``."""
     bases, generator = FourierBases(n_fft), torch.Generator().manual_seed(n_fft)
     frames = torch.randn(2, n_fft, 5, generator=generator)
-    re, im = bases.to_directions(frames)
+    re, im = bases.to_directions(frames).unbind(1)
     expected = np.fft.rfft(frames.double().numpy(), axis=1) * real_dft_scale(n_fft)[None, :, None]
     assert np.abs(re.numpy() - expected.real).max() < 1e-6
     assert np.abs(im.numpy() - expected.imag).max() < 1e-6

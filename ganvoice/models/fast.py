@@ -2,7 +2,8 @@
 
 Vocos-style (Siuzdak 2023) but streaming: every depthwise convolution is causal with a small, configurable
 lookahead, and the inverse STFT is a two-stage real DFT of small matmuls, a window and an overlap-add
-whose tail lives in the streaming state (no ``torch.istft``, so it exports to plain ONNX ops).
+whose tail lives in the streaming state (no ``torch.istft``, so it exports to plain ONNX ops). The trunk
+runs channels-last (``[B, 1, T, dim]``), so its blocks need no transposes.
 
 Options (see :mod:`ganvoice.models.spectral`): ``magnitude`` (``learned`` | ``pinv_residual`` | ``pinv``,
 the latter two refined by ``nnls_iterations`` weightless FISTA steps), ``phase_head`` (``angle`` | ``ri``)
@@ -22,10 +23,10 @@ from torch import Tensor, nn
 from ganvoice.models.base import Generator, GeneratorConfig, register_generator
 from ganvoice.models.spectral import ConsistencyStack, FourierBases, OverlapAdd, SpectrumHead
 from ganvoice.models.streaming import (
+    ChannelsLastConv1d,
     DelayLine,
     State,
     Streamable,
-    StreamingConv1d,
     WithDelayedInput,
     chain_delay,
     chain_stream,
@@ -69,27 +70,27 @@ EXPORT_PRESETS: dict[str, dict] = {
 }
 
 
-class ChannelLayerNorm(nn.LayerNorm):
-    """LayerNorm over the channel axis of ``[B, C, T]``."""
+class ChannelsFirst(nn.Module):
+    """Channels-last ``[B, 1, T, C]`` -> ``[B, C, T]`` (the end of the channels-last trunk)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        return x.reshape(x.shape[0], x.shape[2], x.shape[3]).transpose(1, 2)
 
 
 class ConvNeXtBlock(Streamable, nn.Module):
     """Depthwise causal conv (with ``lookahead``) -> LayerNorm -> MLP -> scale, plus a delayed skip.
 
-    ``[B, dim, T] -> [B, dim, T]``; delay = ``lookahead`` frames.
+    Channels-last ``[B, 1, T, dim] -> [B, 1, T, dim]`` (no transposes); delay = ``lookahead`` frames.
     """
 
     def __init__(self, dim: int, intermediate_dim: int, kernel_size: int, lookahead: int, layer_scale: float):
         super().__init__()
-        self.dwconv = StreamingConv1d(dim, dim, kernel_size, groups=dim, lookahead=lookahead)
+        self.dwconv = ChannelsLastConv1d(dim, dim, kernel_size, groups=dim, lookahead=lookahead)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.pwconv1 = nn.Linear(dim, intermediate_dim)
         self.pwconv2 = nn.Linear(intermediate_dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
-        self.skip = DelayLine(dim, lookahead)
+        self.skip = DelayLine(dim, lookahead, channels_last=True)
 
     @property
     def delay(self) -> int:
@@ -99,8 +100,7 @@ class ConvNeXtBlock(Streamable, nn.Module):
         return self.dwconv.state_shapes() + self.skip.state_shapes()
 
     def _mlp(self, h: Tensor) -> Tensor:
-        h = self.pwconv2(F.gelu(self.pwconv1(self.norm(h.transpose(1, 2)))))
-        return (self.gamma * h).transpose(1, 2)
+        return self.gamma * self.pwconv2(F.gelu(self.pwconv1(self.norm(h))))
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         count = len(self.dwconv.state_shapes())
@@ -132,15 +132,15 @@ class FastGenerator(Generator):
         super().__init__(config.in_channels, spec.hop_length, config.conditioning, config.pad_value)
         self.config = config
         lookaheads = split_lookahead(config.conv_lookahead_frames, config.kernel_size, config.num_blocks + 1)
-        self.embed = StreamingConv1d(
-            config.in_channels, config.dim, config.kernel_size, lookahead=lookaheads[0]
+        self.embed = ChannelsLastConv1d(
+            config.in_channels, config.dim, config.kernel_size, lookahead=lookaheads[0], input_last=False
         )
-        self.norm = ChannelLayerNorm(config.dim, eps=1e-6)
+        self.norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.blocks = nn.ModuleList(
             ConvNeXtBlock(config.dim, config.intermediate_dim, config.kernel_size, la, config.layer_scale)
             for la in lookaheads[1:]
         )
-        self.final_norm = ChannelLayerNorm(config.dim, eps=1e-6)
+        self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.head = SpectrumHead(
             config.dim, config.head_n_fft, spec, config.magnitude, config.phase_head, config.nnls_iterations
         )
@@ -153,7 +153,7 @@ class FastGenerator(Generator):
             self.fourier,
         )
         self.synthesis = OverlapAdd(config.head_n_fft, spec.hop_length, self.fourier)
-        backbone = [self.embed, self.norm, *self.blocks, self.final_norm]
+        backbone = [self.embed, self.norm, *self.blocks, self.final_norm, ChannelsFirst()]
         if self.head.uses_mel:
             if config.conditioning != "mel":
                 raise ValueError("a pinv magnitude needs mel conditioning")

@@ -12,16 +12,19 @@ pseudo-inverse and the phase losses compare with the true STFT taken with the me
   the phase, restore the target magnitude. Delay ``lookahead`` frames. :class:`ConsistencyStack` chains
   them, with optional fast-Griffin-Lim momentum.
 - :class:`FourierBases`: the real DFT pair (two stages of small matmuls) every transform of a generator uses.
+- :class:`BlockOverlap`: sums of hop-sized blocks of neighbouring frames (one 0/1 convolution).
 - :class:`OverlapAdd`: frames -> audio through the inverse real DFT and an overlap-add whose tail lives in
   the streaming state (plain matmuls: exports to ONNX without ``DFT`` ops).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganvoice.mel import MelSpec, mel_filterbank
@@ -74,6 +77,18 @@ def mel_pseudo_inverse(spec: MelSpec) -> np.ndarray:
     return np.linalg.pinv(mel_filterbank(spec))
 
 
+def rescaled(directions: Tensor, length: Tensor) -> Tensor:
+    """(re, im) pairs ``[B, 2, K, T]`` scaled to ``length`` ``[B, K, T]`` -> ``[B, 2K, T]`` (real parts over
+    imaginary; a pair's length floored by ``UNIT_EPS``)."""
+    norm = torch.sqrt((directions * directions).sum(1, keepdim=True) + UNIT_EPS)
+    return (directions * (length.unsqueeze(1) / norm)).reshape(length.shape[0], 2 * length.shape[1], -1)
+
+
+def hop_blocks(frames: Tensor, hop: int) -> Tensor:
+    """Time frames ``[B, n_fft, T]`` -> ``[B, n_fft / hop, hop, T]`` (block ``r`` = samples ``r hop ...``)."""
+    return frames.reshape(frames.shape[0], frames.shape[1] // hop, hop, -1)
+
+
 def unit(re: Tensor, im: Tensor) -> tuple[Tensor, Tensor]:
     """``(cos, sin)`` of the angle of ``re + i im`` without ``atan2`` (length floored by ``UNIT_EPS``)."""
     length = torch.sqrt(re * re + im * im + UNIT_EPS)
@@ -91,8 +106,8 @@ class FourierBases(nn.Module):
 
     ``to_time``: half spectra, real parts over imaginary, ``[B, 2K, T]`` -> real frames ``[B, n_fft, T]``
     (``irfft``; the imaginary parts of DC and Nyquist are ignored). ``to_directions``: real frames
-    ``[B, n_fft, T]`` -> ``(re, im)`` ``[B, K, T]`` = ``rfft`` times :func:`real_dft_scale` (one positive
-    factor per bin).
+    ``[B, n_fft, T]`` (or ``[B, blocks, n_fft / blocks, T]``) -> real over imaginary parts ``[B, 2, K, T]`` =
+    ``rfft`` times :func:`real_dft_scale` (one positive factor per bin).
     """
 
     def __init__(self, n_fft: int):
@@ -130,13 +145,13 @@ class FourierBases(nn.Module):
         conjugated = k1 > p // 2
         group, row = np.where(conjugated, p - k1, k1), np.where(conjugated, q - 1 - k2, k2)
         picks = [group * 2 * q + part * q + row for part in (0, 1)]
-        return {"forward_first": first, "forward_second": second, "forward_index": np.concatenate(picks)}
+        return {"forward_first": first, "forward_second": second, "forward_index": np.stack(picks)}
 
     def _inverse_constants(self) -> dict[str, np.ndarray]:
         p, q, n_fft = self.p, self.q, self.n_fft
         mirrored = self.full_bin > n_fft // 2  # from the half spectrum: conj(X[n_fft - k])
         source = np.where(mirrored, n_fft - self.full_bin, self.full_bin)
-        index = np.stack([source, source + self.bins], 1).reshape(-1)  # into cat(re, im): (k1, re/im, k2)
+        index = np.stack([source, source + self.bins], 1).reshape(self.groups, -1)  # cat(re, im) -> [H, 2Q]
         sign = np.concatenate([np.ones((self.groups, q)), np.where(mirrored, -1.0, 1.0)], 1)
         inverse_twiddles = self._twiddles(1.0).transpose(0, 2, 1)  # [H, Q(n2), Q(k2)]
         first = complex_block(inverse_twiddles) * sign[:, None, :]  # [H, 2Q(re/im, n2), 2Q(re/im, k2)]
@@ -148,18 +163,50 @@ class FourierBases(nn.Module):
 
     def to_time(self, spectrum: Tensor) -> Tensor:
         batch, frames = spectrum.shape[0], spectrum.shape[-1]
-        spectrum = torch.index_select(spectrum, 1, self.inverse_index)
-        groups = self.inverse_first @ spectrum.reshape(batch, self.groups, 2 * self.q, frames)
+        groups = self.inverse_first @ spectrum[:, self.inverse_index]  # [B, H, 2Q, T]
         time = self.inverse_second @ groups.reshape(batch, 2 * self.groups, self.q * frames)
         return time.reshape(batch, self.n_fft, frames)
 
-    def to_directions(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def to_directions(self, x: Tensor) -> Tensor:
         batch, frames = x.shape[0], x.shape[-1]
         groups = self.forward_first @ x.reshape(batch, self.p, self.q * frames)
         bins = self.forward_second @ groups.reshape(batch, self.groups, 2 * self.q, frames)
-        flat = bins.reshape(batch, 2 * self.groups * self.q, frames)
-        spectrum = torch.index_select(flat, 1, self.forward_index)
-        return spectrum[:, : self.bins], spectrum[:, self.bins :]
+        return bins.reshape(batch, 2 * self.groups * self.q, frames)[:, self.forward_index]
+
+
+@contextlib.contextmanager
+def plain_convolution():
+    """Convolutions inside run through torch's own im2col + GEMM instead of oneDNN (restored after)."""
+    previous = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.set_flags(previous, None, None, None)
+
+
+class BlockOverlap(nn.Module):
+    """Sums of hop-sized blocks of neighbouring frames as one 0/1 convolution.
+
+    ``links``: ``(out_block, in_block, tap)`` triples: output block ``out_block`` of frame ``t`` adds block
+    ``in_block`` of input column ``t + tap``. Frames as :func:`hop_blocks` ``[B, parts, hop, W]`` ->
+    ``[B, out_blocks, hop, W - taps + 1]`` (``taps`` = the largest tap + 1). One ``Conv`` node in the
+    exported graph instead of a slice and an add per link (the consistency layer has 13 links per frame,
+    the overlap-add 4). Runs through torch's plain im2col convolution, not oneDNN's: its sums keep one order
+    whatever the width, so chunked == offline bit for bit (oneDNN's differ by rounding with the width,
+    which the consistency layer's unit directions amplify near zero bins).
+    """
+
+    def __init__(self, parts: int, links: list[tuple[int, int, int]]):
+        super().__init__()
+        out_blocks, taps = max(o for o, _, _ in links) + 1, max(t for _, _, t in links) + 1
+        weight = np.zeros((out_blocks, parts, 1, taps), dtype=np.float32)
+        for out_block, in_block, tap in links:
+            weight[out_block, in_block, 0, tap] = 1.0
+        self.register_buffer("weight", torch.tensor(weight), persistent=False)
+
+    def forward(self, blocks: Tensor) -> Tensor:
+        with plain_convolution():
+            return F.conv2d(blocks, self.weight)
 
 
 class SpectrumHead(Streamable, nn.Module):
@@ -215,7 +262,7 @@ class SpectrumHead(Streamable, nn.Module):
         magnitude = torch.clamp(self.pinv @ linear, min=PINV_FLOOR)
         previous = magnitude
         for k in range(self.nnls_iterations):
-            point = magnitude + (k / (k + 3.0)) * (magnitude - previous)
+            point = magnitude + (k / (k + 3.0)) * (magnitude - previous) if k else magnitude
             previous = magnitude
             gradient = self.gradient_basis @ (self.filterbank @ point - linear)
             magnitude = torch.clamp(point - gradient, min=PINV_FLOOR)
@@ -244,7 +291,8 @@ class ConsistencyLayer(Streamable, nn.Module):
     frames ``j - (n_fft / hop - 1) ... j + lookahead`` (divided by the summed squared window of the frames
     present), windowed and transformed; its phase is kept with frame ``j``'s target magnitude. All frames
     are updated in parallel from the previous layer's frames, so chunked == offline. State: the last
-    ``n_fft / hop - 1 + lookahead`` windowed time frames and ``lookahead`` frames of target magnitude.
+    ``n_fft / hop - 1 + lookahead`` windowed time frames (as :func:`hop_blocks`) and ``lookahead`` frames of
+    target magnitude.
     """
 
     def __init__(self, n_fft: int, hop: int, lookahead: int, bases: FourierBases | None = None):
@@ -258,9 +306,13 @@ class ConsistencyLayer(Streamable, nn.Module):
         window = hann(n_fft)
         # n_fft / 2 brings the directions of to_directions near the spectrum's own scale (UNIT_EPS stays tiny)
         gain = self._analysis_gain(window) * n_fft / 2.0
-        self.register_buffer("window", torch.tensor(window[:, None], dtype=torch.float32), persistent=False)
-        self.register_buffer("gain", torch.tensor(gain[:, None], dtype=torch.float32), persistent=False)
+        for name, value in (("window", window), ("gain", gain)):  # per sample of hop_blocks(frames)
+            value = torch.tensor(value.reshape(self.parts, hop, 1), dtype=torch.float32)
+            self.register_buffer(name, value, persistent=False)
         self.target = DelayLine(self.bins, lookahead)
+        centre = self.parts - 1  # frame j's column in its window of frames j - parts + 1 ... j + lookahead
+        links = [(b, b - d, centre + d) for b in range(self.parts) for d in self._shifts(b)]
+        self.overlap = BlockOverlap(self.parts, links)  # block b - d of frame j + d onto block b of j
 
     def _analysis_gain(self, window: np.ndarray) -> np.ndarray:
         """``window / (summed squared window of frames j - parts + 1 ... j + lookahead)`` per sample."""
@@ -281,28 +333,14 @@ class ConsistencyLayer(Streamable, nn.Module):
         return self.lookahead
 
     def state_shapes(self) -> list[tuple[int, ...]]:
-        return [(self.n_fft, self.history)] + self.target.state_shapes()
-
-    def _overlap(self, full: Tensor, count: int) -> Tensor:
-        """Windowed frames ``[B, n_fft, history + T]`` -> summed neighbours of the ``T`` centre frames."""
-        centre, hop = self.parts - 1, self.hop
-        rows = []
-        for block in range(self.parts):
-            total = 0.0
-            for shift in self._shifts(block):
-                start, source = centre + shift, block - shift  # block `source` of frame j + shift
-                total = total + full[:, source * hop : (source + 1) * hop, start : start + count]
-            rows.append(total)
-        return torch.cat(rows, dim=1)
+        return [(self.parts, self.hop, self.history)] + self.target.state_shapes()
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        magnitude = x[:, : self.bins]
-        windowed = self.bases.to_time(x[:, self.bins :]) * self.window
-        full = torch.cat([state[0], windowed], dim=-1)
-        segments = self._overlap(full, x.shape[-1])
-        cos, sin = unit(*self.bases.to_directions(segments * self.gain))
-        target, target_state = self.target.stream(magnitude, state[1:])
-        out = torch.cat([target, target * cos, target * sin], dim=1)
+        windowed = hop_blocks(self.bases.to_time(x[:, self.bins :]), self.hop) * self.window
+        full = torch.cat([state[0], windowed], dim=-1)  # [B, parts, hop, history + T]
+        segments = self.overlap(full) * self.gain  # [B, parts, hop, T]: each frame's neighbours summed
+        target, target_state = self.target.stream(x[:, : self.bins], state[1:])
+        out = torch.cat([target, rescaled(self.bases.to_directions(segments), target)], dim=1)
         return out, [full[..., full.shape[-1] - self.history :], *target_state]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -364,9 +402,9 @@ class ConsistencyStack(Streamable, nn.Module):
 class OverlapAdd(Streamable, nn.Module):
     """Frames ``[B, 3 * K, T]`` -> audio ``[B, 1, T * hop]`` (inverse real DFT, window, overlap-add).
 
-    Emits ``hop`` samples per frame; the state is the last ``n_fft / hop - 1`` windowed time frames.
-    Output block ``t`` sums block ``r`` of frame ``t - r`` for each of the ``n_fft / hop`` blocks ``r``: one
-    slice per block of the frames with their history, so a one-frame call runs a few nodes. Delay
+    Emits ``hop`` samples per frame; the state is the last ``n_fft / hop - 1`` windowed time frames (as
+    :func:`hop_blocks`). Output block ``t`` sums block ``r`` of frame ``t - r`` for each of the
+    ``n_fft / hop`` blocks ``r`` (one :class:`BlockOverlap` over the frames with their history). Delay
     ``(n_fft - hop) / 2`` samples relative to frames centred like the mel analysis.
     """
 
@@ -377,26 +415,24 @@ class OverlapAdd(Streamable, nn.Module):
         self.n_fft, self.hop, self.upsample = n_fft, hop, hop
         self.bins, self.parts = n_fft // 2 + 1, n_fft // hop
         self.bases = bases or FourierBases(n_fft)
-        window = torch.tensor(synthesis_window(n_fft, hop)[:, None], dtype=torch.float32)
-        self.register_buffer("window", window, persistent=False)
+        window = torch.tensor(synthesis_window(n_fft, hop).reshape(self.parts, hop, 1), dtype=torch.float32)
+        self.register_buffer("window", window, persistent=False)  # per sample of hop_blocks(frames)
+        history = self.parts - 1
+        self.overlap = BlockOverlap(self.parts, [(0, r, history - r) for r in range(self.parts)])
 
     @property
     def delay(self) -> int:
         return (self.n_fft - self.hop) // 2
 
     def state_shapes(self) -> list[tuple[int, ...]]:
-        return [(self.n_fft, self.parts - 1)]
+        return [(self.parts, self.hop, self.parts - 1)]
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         history = self.parts - 1
-        frames = self.bases.to_time(x[:, self.bins :]) * self.window  # [B, n_fft, T]
-        full = torch.cat([state[0], frames], dim=-1)  # [B, n_fft, history + T]
-        count, hop = x.shape[-1], self.hop
-        ola = 0.0
-        for r in range(self.parts):  # block r of frame t - r: rows r * hop ..., column history + t - r
-            start = history - r
-            ola = ola + full[:, r * hop : (r + 1) * hop, start : start + count]
-        audio = ola.transpose(1, 2).reshape(full.shape[0], 1, count * self.hop)
+        frames = hop_blocks(self.bases.to_time(x[:, self.bins :]), self.hop) * self.window
+        full = torch.cat([state[0], frames], dim=-1)  # [B, parts, hop, history + T]
+        ola = self.overlap(full)  # [B, 1, hop, T]: block r of frame t - r, summed over r
+        audio = ola.transpose(2, 3).reshape(full.shape[0], 1, -1)
         return audio, [full[..., full.shape[-1] - history :]]
 
     def forward(self, x: Tensor) -> Tensor:

@@ -4,6 +4,9 @@ Conventions (all layers):
 
 - ``stream(x, state) -> (y, new_state)``: ``x [B, C_in, T]`` -> ``y [B, C_out, T * upsample]``; ``state`` is
   a list of tensors (``state_shapes()`` gives their shapes without the batch axis). No hidden buffers.
+  Channels-last layers (:class:`ChannelsLastConv1d`, ``DelayLine(channels_last=True)``) take and give
+  ``[B, 1, T, C]`` instead: the layout of ``LayerNorm`` and ``Linear``, so a stack of them needs no
+  transposes.
 - ``forward(x)`` is ``stream`` from the zero state: the offline computation *is* the streaming one, so
   chunked output equals offline output exactly (up to float rounding), for any chunking.
 - ``delay``: output samples (at this layer's output rate) by which the layer lags the centred,
@@ -138,6 +141,46 @@ class StreamingConv1d(Streamable, nn.Conv1d):
         return super().forward(F.pad(x, (self.receptive, 0)))
 
 
+class ChannelsLastConv1d(StreamingConv1d):
+    """:class:`StreamingConv1d` whose output is channels-last ``[B, 1, T, C_out]``; its input (and its cache)
+    too, ``[B, 1, T, C_in]``, unless ``input_last=False`` (then ``[B, C_in, T]``: a stack's first layer).
+
+    The same weights and arithmetic as :class:`StreamingConv1d`, run as a 2-D convolution between two
+    permutes: ONNX Runtime folds those permutes into the reorders of its blocked (NCHWc) convolution, so a
+    channels-last stack runs no transpose kernels.
+    """
+
+    def __init__(self, *args, input_last: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_last = input_last
+        self.time_axis = 2 if input_last else -1
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        if not self.input_last:
+            return super().state_shapes()
+        return [(1, self.receptive, self.in_channels)] if self.receptive else []
+
+    def _convolve(self, full: Tensor) -> Tensor:
+        planes = full.permute(0, 3, 1, 2) if self.input_last else full.unsqueeze(2)  # [B, C_in, 1, W]
+        weight = self.weight.unsqueeze(2)
+        out = F.conv2d(planes, weight, self.bias, dilation=(1, self.dilation[0]), groups=self.groups)
+        return out.permute(0, 2, 3, 1)
+
+    def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        if not self.receptive:
+            return self._convolve(x), []
+        full = torch.cat([state[0], x], dim=self.time_axis)
+        width = full.shape[self.time_axis]
+        cache = (
+            full[:, :, width - self.receptive :] if self.input_last else full[..., width - self.receptive :]
+        )
+        return self._convolve(full), [cache]
+
+    def forward(self, x: Tensor) -> Tensor:
+        padding = (0, 0, self.receptive, 0) if self.input_last else (self.receptive, 0)
+        return self._convolve(F.pad(x, padding))
+
+
 class StreamingConvTranspose1d(Streamable, nn.ConvTranspose1d):
     """``ConvTranspose1d`` (stride ``u``, kernel ``k >= u``) whose overlap tail ``k - u`` is carried in state.
 
@@ -175,27 +218,33 @@ class StreamingConvTranspose1d(Streamable, nn.ConvTranspose1d):
 
 
 class DelayLine(Streamable, nn.Module):
-    """Delays ``[B, C, T]`` by ``samples`` (zeros first). Used to align residual and parallel branches."""
+    """Delays ``[B, C, T]`` (``channels_last``: ``[B, 1, T, C]``) by ``samples`` (zeros first). Used to align
+    residual and parallel branches."""
 
-    def __init__(self, channels: int, samples: int):
+    def __init__(self, channels: int, samples: int, channels_last: bool = False):
         super().__init__()
-        self.channels, self.samples = channels, samples
+        self.channels, self.samples, self.channels_last = channels, samples, channels_last
 
     @property
     def delay(self) -> int:
         return self.samples
 
     def state_shapes(self) -> list[tuple[int, ...]]:
-        return [(self.channels, self.samples)] if self.samples else []
+        if not self.samples:
+            return []
+        return [(1, self.samples, self.channels)] if self.channels_last else [(self.channels, self.samples)]
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         if not self.samples:
             return x, []
+        if self.channels_last:
+            full = torch.cat([state[0], x], dim=2)
+            return full[:, :, : x.shape[2]], [full[:, :, x.shape[2] :]]
         full = torch.cat([state[0], x], dim=-1)
         return full[..., : x.shape[-1]], [full[..., x.shape[-1] :]]
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.pad(x, (self.samples, 0))[..., : x.shape[-1]] if self.samples else x
+        return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
 
 
 class Residual(Streamable, nn.Module):
