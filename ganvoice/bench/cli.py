@@ -239,7 +239,11 @@ def budget(model_specs, cache_dir, seed, block_sizes, modes, prefill, device_rat
 @click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds per period and mode.")
 @click.option("--load/--no-load", default=False, help="Busy processes on the other core(s) meanwhile.")
 @click.option(
-    "--prefill", type=float, default=DEFAULT_PREFILL_S, show_default=True, help="Buffered prefill s."
+    "--prefill",
+    type=float,
+    default=None,
+    help="Seconds rendered ahead in the buffered modes [default: each mode's own: buffered 0.1, low-latency "
+    "one frame].",
 )
 @click.option("--threads", type=int, default=1, show_default=True)
 @output_options

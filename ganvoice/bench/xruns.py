@@ -20,7 +20,7 @@ from ganvoice.bench.signals import conditioning, frames_for
 from ganvoice.errors import GanvoiceError
 from ganvoice.realtime.blockstep import MODES
 from ganvoice.realtime.engine import Engine
-from ganvoice.realtime.player import DEFAULT_PREFILL_S, PLAYER_MODES, Player, PlayerConfig
+from ganvoice.realtime.player import PLAYER_MODES, Player, PlayerConfig
 from ganvoice.realtime.sources import MelSource
 
 PERIODS = (64, 128, 256)
@@ -37,7 +37,7 @@ class XrunsConfig:
     modes: tuple[str, ...] = MODES
     duration: float = 10.0
     load: bool = False
-    prefill: float = DEFAULT_PREFILL_S
+    prefill: float | None = None  # seconds; None: each mode's own (buffered 0.1 s, low-latency one frame)
     provider: str = "cpu"
     threads: int = 1
     seed: int = 0
@@ -76,9 +76,8 @@ COLUMNS = [
 def _play(
     engine: Engine, source: MelSource, config: XrunsConfig, period: int, mode: str
 ) -> tuple[dict, list]:
-    prefill = None if mode == "low-latency" else config.prefill  # its own one-frame cushion
     player_config = PlayerConfig(
-        mode=mode, blocksize=period, device=JACK_DEVICE, prefill=prefill, duration=config.duration
+        mode=mode, blocksize=period, device=JACK_DEVICE, prefill=config.prefill, duration=config.duration
     )
     player = Player(engine, source, player_config)
     try:
