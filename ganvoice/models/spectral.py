@@ -20,6 +20,7 @@ pseudo-inverse and the phase losses compare with the true STFT taken with the me
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 
 import numpy as np
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganvoice.mel import MelSpec, mel_filterbank
-from ganvoice.models.streaming import DelayLine, State, Streamable
+from ganvoice.models.streaming import DelayLine, State, Streamable, TapDelayLine
 
 MAGNITUDES = ("learned", "pinv_residual", "pinv")
 PHASE_HEADS = ("angle", "ri")
@@ -78,10 +79,10 @@ def mel_pseudo_inverse(spec: MelSpec) -> np.ndarray:
 
 
 def rescaled(directions: Tensor, length: Tensor) -> Tensor:
-    """(re, im) pairs ``[B, 2, K, T]`` scaled to ``length`` ``[B, K, T]`` -> ``[B, 2K, T]`` (real parts over
-    imaginary; a pair's length floored by ``UNIT_EPS``)."""
+    """(re, im) pairs ``[B, 2, K, T]`` scaled to ``length`` ``[B, 1, K, T]`` -> ``[B, 2K, T]`` (real parts
+    over imaginary; a pair's length floored by ``UNIT_EPS``)."""
     norm = torch.sqrt((directions * directions).sum(1, keepdim=True) + UNIT_EPS)
-    return (directions * (length.unsqueeze(1) / norm)).reshape(length.shape[0], 2 * length.shape[1], -1)
+    return (directions * (length / norm)).reshape(length.shape[0], 2 * length.shape[2], -1)
 
 
 def hop_blocks(frames: Tensor, hop: int) -> Tensor:
@@ -332,16 +333,27 @@ class ConsistencyLayer(Streamable, nn.Module):
     def delay(self) -> int:
         return self.lookahead
 
+    def frames_shape(self) -> tuple[int, ...]:
+        """The windowed frames the layer keeps (its state without the target's delay line)."""
+        return (self.parts, self.hop, self.history)
+
     def state_shapes(self) -> list[tuple[int, ...]]:
-        return [(self.parts, self.hop, self.history)] + self.target.state_shapes()
+        return [self.frames_shape()] + self.target.state_shapes()
+
+    def step(self, spectrum: Tensor, target: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """Spectrum ``[B, 2K, T]`` and the target magnitude already delayed by ``lookahead``
+        (``[B, 1, K, T]``) -> the new spectrum ``[B, 2K, T]`` and the new frames state."""
+        windowed = hop_blocks(self.bases.to_time(spectrum), self.hop) * self.window
+        full = torch.cat([frames, windowed], dim=-1)  # [B, parts, hop, history + T]
+        segments = self.overlap(full) * self.gain  # [B, parts, hop, T]: each frame's neighbours summed
+        return rescaled(self.bases.to_directions(segments), target), full[
+            ..., full.shape[-1] - self.history :
+        ]
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        windowed = hop_blocks(self.bases.to_time(x[:, self.bins :]), self.hop) * self.window
-        full = torch.cat([state[0], windowed], dim=-1)  # [B, parts, hop, history + T]
-        segments = self.overlap(full) * self.gain  # [B, parts, hop, T]: each frame's neighbours summed
         target, target_state = self.target.stream(x[:, : self.bins], state[1:])
-        out = torch.cat([target, rescaled(self.bases.to_directions(segments), target)], dim=1)
-        return out, [full[..., full.shape[-1] - self.history :], *target_state]
+        spectrum, frames = self.step(x[:, self.bins :], target.unsqueeze(1), state[0])
+        return torch.cat([target, spectrum], dim=1), [frames, *target_state]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
@@ -352,7 +364,8 @@ class ConsistencyStack(Streamable, nn.Module):
     ``[B, 3 * K, T] -> [B, 3 * K, T]``, with optional fast-Griffin-Lim momentum (Perraudin et al. 2013):
     the input of layer ``i + 1`` is ``c_i + momentum * (c_i - c_(i-1))`` (``c_i`` layer ``i``'s output,
     ``c_(i-1)`` delayed by layer ``i``'s lookahead to align it); the last layer's output is the result.
-    Delay ``sum(lookaheads)`` frames.
+    Layer ``i``'s target magnitude is the input's, delayed by the lookaheads up to it: one
+    :class:`TapDelayLine` serves every layer. Delay ``sum(lookaheads)`` frames.
     """
 
     def __init__(self, n_fft: int, hop: int, lookaheads: list[int], momentum: float, bases):
@@ -361,6 +374,7 @@ class ConsistencyStack(Streamable, nn.Module):
             raise ValueError("consistency_momentum must be in [0, 2]")
         self.momentum, self.bins = momentum, n_fft // 2 + 1
         self.layers = nn.ModuleList(ConsistencyLayer(n_fft, hop, la, bases) for la in lookaheads)
+        self.targets = TapDelayLine((1, self.bins), list(itertools.accumulate(lookaheads)))
         aligned = lookaheads[1:-1] if momentum else []  # layer i's lookahead aligns c_(i-1) with c_i
         self.aligners = nn.ModuleList(DelayLine(2 * self.bins, la) for la in aligned)
 
@@ -369,31 +383,36 @@ class ConsistencyStack(Streamable, nn.Module):
         return sum(layer.delay for layer in self.layers)
 
     def state_shapes(self) -> list[tuple[int, ...]]:
-        return [shape for m in [*self.layers, *self.aligners] for shape in m.state_shapes()]
+        frames = [layer.frames_shape() for layer in self.layers]
+        return frames + self.targets.state_shapes() + [s for m in self.aligners for s in m.state_shapes()]
 
-    def _split_state(self, state: State) -> tuple[list[State], list[State]]:
-        """``state`` -> each layer's slice, each aligner's slice (in :meth:`state_shapes` order)."""
-        slices, index = [], 0
-        for module in [*self.layers, *self.aligners]:
-            count = len(module.state_shapes())
-            slices.append(state[index : index + count])
-            index += count
-        return slices[: len(self.layers)], slices[len(self.layers) :]
+    def _split_state(self, state: State) -> tuple[State, State, list[State]]:
+        """``state`` -> the layers' frames, the targets' delay line, each aligner's slice."""
+        layers, targets = len(self.layers), len(self.targets.state_shapes())
+        rest, aligners = state[layers + targets :], []
+        for aligner in self.aligners:
+            count = len(aligner.state_shapes())
+            aligners.append(rest[:count])
+            rest = rest[count:]
+        return state[:layers], state[layers : layers + targets], aligners
 
     def stream(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        layer_state, aligner_state = self._split_state(state)
-        layer_out, aligner_out, previous, out = [], [], None, x
+        if not self.layers:
+            return x, []
+        frames, target_state, aligner_state = self._split_state(state)
+        targets, target_state = self.targets.stream(x[:, : self.bins].unsqueeze(1), target_state)
+        new_frames, aligner_out, previous, spectrum = [], [], None, x[:, self.bins :]
         for i, layer in enumerate(self.layers):
-            out, new = layer.stream(x, layer_state[i])
-            layer_out += new
-            x = out
+            out, layer_frames = layer.step(spectrum, targets[i], frames[i])
+            new_frames.append(layer_frames)
+            spectrum = out
             if self.aligners and previous is not None and i + 1 < len(self.layers):
                 earlier, new = self.aligners[i - 1].stream(previous, aligner_state[i - 1])
                 aligner_out += new
-                spectrum = out[:, self.bins :]
-                x = torch.cat([out[:, : self.bins], spectrum + self.momentum * (spectrum - earlier)], dim=1)
-            previous = out[:, self.bins :]
-        return out, layer_out + aligner_out
+                spectrum = out + self.momentum * (out - earlier)
+            previous = out
+        magnitude = targets[-1].squeeze(1)
+        return torch.cat([magnitude, out], dim=1), new_frames + target_state + aligner_out
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]

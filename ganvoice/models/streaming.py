@@ -247,6 +247,34 @@ class DelayLine(Streamable, nn.Module):
         return self.stream(x, self.init_state(x.shape[0], x.device, x.dtype))[0]
 
 
+class TapDelayLine(Streamable, nn.Module):
+    """``[B, *shape, T]`` delayed by each of ``taps`` frames at once (zeros first): ``stream`` returns the
+    delayed copies, in order; one state of ``max(taps)`` frames serves them all (one concatenation and a
+    slice per tap instead of a delay line each). ``delay``: the longest tap."""
+
+    def __init__(self, shape: tuple[int, ...], taps: list[int]):
+        super().__init__()
+        if any(t < 0 for t in taps):
+            raise ValueError(f"taps must be >= 0, not {taps}")
+        self.shape, self.taps = tuple(shape), list(taps)
+
+    @property
+    def delay(self) -> int:
+        return max(self.taps, default=0)
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [(*self.shape, self.delay)] if self.delay else []
+
+    def stream(self, x: Tensor, state: State) -> tuple[list[Tensor], State]:  # type: ignore[override]
+        longest = self.delay
+        if not longest:
+            return [x for _ in self.taps], []
+        full = torch.cat([state[0], x], dim=-1)
+        count = x.shape[-1]
+        copies = [full[..., longest - tap : longest - tap + count] for tap in self.taps]
+        return copies, [full[..., full.shape[-1] - longest :]]
+
+
 class Residual(Streamable, nn.Module):
     """``x + body(x)`` with the skip path delayed to match ``body`` (rate-preserving bodies only)."""
 
