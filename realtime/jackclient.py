@@ -16,8 +16,9 @@ are resampled (soxr) and the reported latency leaves out the input resampler's f
 
 The process callback allocates no arrays (the port buffers are numpy views JACK hands out each period),
 takes no lock, prints nothing and never waits; a period whose frames are not ready is played as silence
-and counted (``starved_blocks``); one whose compute outlasts the period is counted (``late_blocks``);
-JACK's xruns are ``device_underflows``. The counters are printed on exit, like ``ganvoice-play --stats``.
+and counted (``starved_blocks``); one that outlasts the period is counted (``late_blocks``, and
+``overrun_blocks`` if the thread's own compute did); JACK's xruns are ``device_underflows``. The
+counters are printed on exit, like ``ganvoice-play --stats``.
 Before the client activates, every object made so far is frozen out of the garbage collector
 (:class:`~ganvoice.realtime.player.QuietInterpreter`): a full collection, which Python may start in
 whichever thread allocates, the process callback included, then has only the few new objects to look at
@@ -325,7 +326,7 @@ class JackResynth:
     # -- callbacks -----------------------------------------------------------------------------------
     def _process(self, frames: int) -> None:
         """JACK's process thread: no allocation, no lock, no I/O, no waiting."""
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         stats = self.stats
         try:
             stats.blocks += 1
@@ -346,10 +347,7 @@ class JackResynth:
             self._remaining -= frames
             if self._remaining <= 0:
                 self._ended = True
-            ms = 1000.0 * (time.perf_counter() - start)
-            stats.record(ms)
-            if ms > 1000.0 * self._block_s:
-                stats.late_blocks += 1
+            stats.record_callback(start, start_cpu, self._block_s)
         except Exception as exc:  # noqa: BLE001 -- raised by wait() in the main thread
             self._error, self._ended = exc, True
             raise self._jack.CallbackExit from exc

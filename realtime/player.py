@@ -367,7 +367,7 @@ class Player:
         try:
             if indata is not None:  # duplex: the microphone block goes in first
                 self.mic.write(indata[:, 0])
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             stats = self.stats
             stats.blocks += 1
             if status.output_underflow:
@@ -381,10 +381,7 @@ class Player:
                 stats.starved += 1
             self._remaining -= frames
             if self.config.mode == "callback":
-                ms = 1000.0 * (time.perf_counter() - start)
-                stats.record(ms)
-                if ms > 1000.0 * self._block_s:
-                    stats.late_blocks += 1
+                stats.record_callback(start, start_cpu, self._block_s)
             if ended or self._remaining <= 0 or self._stop.is_set():
                 sd_stop = True
         except Exception as exc:  # noqa: BLE001 -- handed to wait(); the stream must not print

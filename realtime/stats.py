@@ -16,7 +16,9 @@ class Stats:
     ``blocks`` counts device blocks; ``starved`` counts blocks that went (partly) silent because no
     audio was ready; ``device_underflows`` counts the underflows the audio device reported (a block
     that came late; on JACK any client's xrun is reported to every client); ``late_blocks`` counts
-    callbacks whose compute took longer than the block lasts; ``nonfinite`` counts model calls whose
+    callbacks that took longer than the block lasts, ``overrun_blocks`` those of them whose thread itself
+    computed that long (its CPU time: a late block that is no overrun was the thread kept off the CPU,
+    preempted or its virtual CPU stolen, not the player's work); ``nonfinite`` counts model calls whose
     audio had a NaN or an infinity (played as silence). The summary's ``underflows`` is
     ``starved + device_underflows``. The writer is one thread at a time.
     """
@@ -30,6 +32,7 @@ class Stats:
         self.starved = 0
         self.device_underflows = 0
         self.late_blocks = 0
+        self.overrun_blocks = 0
         self.nonfinite = 0
         self._count = 0
         self._started = time.monotonic()
@@ -38,6 +41,17 @@ class Stats:
         """One block's compute time in milliseconds."""
         self._times[self._count % HISTORY] = ms
         self._count += 1
+
+    def record_callback(self, started: float, started_cpu: float, period_s: float) -> None:
+        """One audio callback that began at ``started`` (``time.perf_counter``) and ``started_cpu``
+        (``time.thread_time``): its wall time is recorded; late past ``period_s``, and an overrun too if its
+        thread's own CPU time passed the period."""
+        ms = 1000.0 * (time.perf_counter() - started)
+        self.record(ms)
+        if ms > 1000.0 * period_s:
+            self.late_blocks += 1
+            if time.thread_time() - started_cpu > period_s:
+                self.overrun_blocks += 1
 
     def times_ms(self) -> np.ndarray:
         """The recorded block times (a copy, oldest first within the kept history)."""
@@ -57,6 +71,7 @@ class Stats:
             "starved_blocks": int(self.starved),
             "device_underflows": int(self.device_underflows),
             "late_blocks": int(self.late_blocks),
+            "overrun_blocks": int(self.overrun_blocks),
             "nonfinite_calls": int(self.nonfinite),
             "block_ms_p50": round(pick(50), 4),
             "block_ms_p99": round(pick(99), 4),

@@ -57,7 +57,8 @@ ROW_KEYS = {
     | {"device_ms", "total_ms", "device_source"},
     "xruns": MODEL_KEYS
     | {"provider", "threads", "period", "period_ms", "mode", "load", "load_processes", "jack_realtime"}
-    | {"duration_s", "blocks", "underflows", "device_underflows", "late_blocks", "block_ms_p50"}
+    | {"duration_s", "blocks", "underflows", "device_underflows", "late_blocks", "overrun_blocks"}
+    | {"block_ms_p50"}
     | {"block_ms_p99", "block_ms_max", "latency_ms", "engine_latency_ms", "device_latency_ms", "wall_s"}
     | {"p99_frac"},
     "compare": MODEL_KEYS

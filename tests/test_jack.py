@@ -121,13 +121,16 @@ def ten_seconds(tmp_path_factory, speech):
 
 
 def assert_played_clean(stats: dict) -> None:
-    """The player never starved and no block was late.
+    """The player never starved and never computed a block for longer than the block lasts.
 
     Not ``underflows == 0``: its ``device_underflows`` are JACK xruns, which JACK reports to every client
-    when any client (the recorders too) misses a deadline. A lost or repeated block still shows in the
-    bit-exact comparison of the recording; the underflows stay in the message for diagnosis.
+    when any client (the recorders too) misses a deadline. Not ``late_blocks == 0`` either: a callback is
+    late too when its thread was kept off the CPU (this VM's hypervisor steals a virtual CPU for 3-25 ms
+    now and then); ``overrun_blocks`` are the late ones whose thread itself computed that long. A lost or
+    repeated block still shows in the bit-exact comparison of the recording; the rest stays in the
+    message for diagnosis.
     """
-    assert stats["starved_blocks"] == 0 and stats["late_blocks"] == 0, (
+    assert stats["starved_blocks"] == 0 and stats["overrun_blocks"] == 0, (
         f"underflows={stats['underflows']} device_underflows={stats['device_underflows']}: {stats}"
     )
 
@@ -248,7 +251,7 @@ def test_a_model_too_slow_for_the_period_underflows_and_survives(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     stats = json.loads(stats_path.read_text())
-    assert stats["underflows"] > 0 and stats["late_blocks"] > 0, stats
+    assert stats["underflows"] > 0 and stats["late_blocks"] >= stats["overrun_blocks"] > 0, stats
     assert stats["blocks"] >= RATE / 64  # it played to the end
 
 

@@ -153,8 +153,9 @@ def test_jack_client_output_is_the_render_at_the_reported_latency(
     assert ports["vocoder:in"]["playback"] == (reported, reported), ports
     stats = json.loads(stats_path.read_text())
     assert stats["latency_samples"] == reported and stats["sample_rate"] == RATE
-    # our client's own faults; JACK's xruns (device_underflows) may come from any client on a busy machine
-    assert stats["starved_blocks"] == 0 and stats["late_blocks"] == 0, stats
+    # our client's own faults; JACK's xruns (device_underflows) may come from any client on a busy machine,
+    # and a late period that is no overrun was the thread kept off the CPU (see test_jack.assert_played_clean)
+    assert stats["starved_blocks"] == 0 and stats["overrun_blocks"] == 0, stats
 
     onset = int(np.flatnonzero(recorded_in)[0])  # where the speech starts
     # on the client's hop grid: its stream, like the recording, starts on a period boundary (period = hop)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -24,6 +25,7 @@ from ganvoice.realtime.model import cuda_session
 from ganvoice.realtime.player import GIL_SWITCH_INTERVAL_S, QuietInterpreter
 from ganvoice.realtime.ring import Ring
 from ganvoice.realtime.sources import load_mel
+from ganvoice.realtime.stats import Stats
 
 TOLERANCE = 1e-4  # max abs difference from the offline render (float32 graph, different call splits)
 RATE = 22050
@@ -271,3 +273,22 @@ def test_a_stream_freezes_the_collector_and_lowers_the_switch_interval_until_it_
         quiet.leave()
         quiet.leave()
     assert gc.get_freeze_count() == 0 and sys.getswitchinterval() == switch and not quiet.active
+
+
+def test_a_late_callback_is_an_overrun_only_when_its_thread_computed_that_long():
+    """Wall time past the period makes a block late; the thread's own CPU time past it makes an overrun
+    (a thread kept off the CPU -- here asleep, on a VM stolen or preempted -- is late, not an overrun)."""
+    period_s, stats = 0.005, Stats()
+    started, started_cpu = time.perf_counter(), time.thread_time()
+    time.sleep(4 * period_s)  # off the CPU
+    stats.record_callback(started, started_cpu, period_s)
+    assert (stats.late_blocks, stats.overrun_blocks) == (1, 0)
+    started, started_cpu = time.perf_counter(), time.thread_time()
+    while time.thread_time() - started_cpu < 2 * period_s:  # on the CPU
+        pass
+    stats.record_callback(started, started_cpu, period_s)
+    started, started_cpu = time.perf_counter(), time.thread_time()
+    stats.record_callback(started, started_cpu, period_s)  # on time
+    summary = stats.summary()
+    assert (summary["blocks"], summary["late_blocks"], summary["overrun_blocks"]) == (0, 2, 1)
+    assert len(stats.times_ms()) == 3

@@ -42,7 +42,9 @@ FAST_SPECTRAL_OPTIONS = [
 # small configs (many chunks): the layer structure and the delays are those of the full models
 CONFIGS = {
     "fast": [
-        {"dim": 16, "intermediate_dim": 32, "num_blocks": 2, "conv_lookahead_frames": la} for la in (0, 1, 2)
+        # 8 frames: 6 in the embedding, 2 in the first block (its channels-last conv and delayed skip)
+        {"dim": 16, "intermediate_dim": 32, "num_blocks": 2, "conv_lookahead_frames": la}
+        for la in (0, 1, 2, 8)
     ]
     + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, "conditioning": "noise", "latent_channels": 8}]
     + [{"dim": 16, "intermediate_dim": 32, "num_blocks": 1, **options} for options in FAST_SPECTRAL_OPTIONS],

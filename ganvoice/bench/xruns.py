@@ -65,6 +65,7 @@ COLUMNS = [
     Column("underflows", "underflows"),
     Column("device_underflows", "device xruns"),
     Column("late_blocks", "late blocks"),
+    Column("overrun_blocks", "overruns"),
     Column("block_ms_p50", "p50 ms"),
     Column("block_ms_p99", "p99 ms"),
     Column("block_ms_max", "max ms"),
@@ -92,7 +93,8 @@ def _play(
 def _row(model: BenchModel, summary: dict, config: XrunsConfig, server: JackServer) -> dict:
     period = server.period
     period_ms = 1000.0 * period / summary["sample_rate"]
-    keys = ("blocks", "underflows", "device_underflows", "late_blocks", "block_ms_p50", "block_ms_p99")
+    keys = ("blocks", "underflows", "device_underflows", "late_blocks", "overrun_blocks", "block_ms_p50")
+    keys += ("block_ms_p99",)
     keys += ("block_ms_max", "latency_ms", "engine_latency_ms", "device_latency_ms", "wall_s")
     return {
         **model.describe(),
@@ -136,7 +138,8 @@ def run_xruns(models: list[BenchModel], config: XrunsConfig) -> Result:
         summary={"underflows_total": int(sum(r["underflows"] for r in rows))},
         notes=[
             "underflows = blocks that went (partly) silent, including device xruns that JACK reported; "
-            "late blocks = callback compute longer than the period (callback mode).",
+            "late blocks = callback longer than the period (callback mode); overruns = late blocks whose "
+            "thread computed that long itself (CPU time; the others were the thread kept off the CPU).",
             "Block times: callback mode = inside the audio callback; buffered mode = the worker's fills.",
             _scheduling_note(rows),
         ],
