@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Periods of the reference a damaged spot may cover.
-DAMAGE_PERIODS = 3
+#: Periods of the reference a damaged spot may cover: a stall of this VM (3-36 ms measured, steal time)
+#: can damage several periods in a row; 8 periods = 43 ms at 48 kHz, 93 ms at 22050 Hz (period 256).
+DAMAGE_PERIODS = 8
 #: How far (periods, either way) the recording may have moved at a damaged spot: one late JACK
 #: cycle on a loaded machine can skip several periods at once (8 seen: 93 ms).
 SHIFT_PERIODS = 64

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from device_retry import retry_if_jack_stalled
 from recording_match import match_recording
 
 from ganvoice.audio import STREAM_RESAMPLE_QUALITY
@@ -136,6 +137,7 @@ def assert_played_clean(stats: dict) -> None:
 
 
 @pytest.mark.parametrize("mode", ["callback", "buffered", "low-latency"])
+@retry_if_jack_stalled("jack_server")
 def test_ten_seconds_of_a_file_reach_jack_unchanged(
     jack_server, jack_recorder, tiny_model, ten_seconds, tmp_path, mode
 ):
@@ -166,6 +168,7 @@ def test_ten_seconds_of_a_file_reach_jack_unchanged(
     assert_recording_is_the_stream(recorded, *renders(tiny_model, ten_seconds[1]), xruns=xruns)
 
 
+@retry_if_jack_stalled("jack_server_48k")
 def test_a_48k_device_gets_resampled_audio_of_the_right_length_and_pitch(
     jack_server_48k, jack_recorder, tiny_model, demo_wav, speech, tmp_path
 ):
@@ -186,6 +189,7 @@ def test_a_48k_device_gets_resampled_audio_of_the_right_length_and_pitch(
         assert abs((end - start) - len(expected)) <= 2  # the right length at 48 kHz
 
 
+@retry_if_jack_stalled("jack_server")
 def test_mic_resynthesis_of_audio_entering_through_jack(
     jack_server, jack_recorder, tiny_model, demo_wav, tmp_path
 ):
@@ -255,6 +259,7 @@ def test_a_model_too_slow_for_the_period_underflows_and_survives(
     assert stats["blocks"] >= RATE / 64  # it played to the end
 
 
+@retry_if_jack_stalled("jack_server")
 def test_a_slow_model_plays_clean_in_buffered_mode_with_enough_prefill(
     jack_server, jack_recorder, slow_model, one_second, tmp_path
 ):

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from device_retry import retry_if_jack_stalled
 
 from ganvoice.mel import MelAnalyzer
 from ganvoice.onnxgraph import OnnxGenerator
@@ -28,6 +29,8 @@ jack = pytest.importorskip("jack", reason="JACK-Client is not installed (pip ins
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 PERIOD = 256
+#: Periods for the analysis thread (the default is 2): 46 ms, more than this VM's longest stalls.
+STALL_CUSHION = 4
 RATE = 22050
 TOLERANCE = 1e-4
 FEED_SECONDS = 10
@@ -114,6 +117,7 @@ def port_latencies(server) -> dict[str, dict[str, tuple[int, int]]]:
     return ports
 
 
+@retry_if_jack_stalled("jack_server")
 def test_jack_client_output_is_the_render_at_the_reported_latency(
     jack_server, tiny_model, demo_wav, tmp_path
 ):
@@ -123,9 +127,11 @@ def test_jack_client_output_is_the_render_at_the_reported_latency(
     for k in range(3):
         feed[k * len(speech) : (k + 1) * len(speech)] = speech
     stats_path = tmp_path / "stats.json"
+    # a cushion of STALL_CUSHION periods: this VM keeps a thread off the CPU for up to ~36 ms now and then
     command = [
         sys.executable, "-m", "ganvoice.cli", "jack", "--model", str(tiny_model), "--name", "vocoder",
         "--connect-in", "feed:out", "--connect-out", "rec:vocoded", "--stats-json", str(stats_path),
+        "--cushion", str(STALL_CUSHION),
     ]  # fmt: skip
     with Harness(jack_server.name, feed, LEAD_IN_S + FEED_SECONDS + TAIL_S + 2.0) as harness:
         harness.recording = True

@@ -54,6 +54,10 @@ def _terminate_portaudio(sd) -> None:
         sd._terminate()
 
 
+#: What jackd's timed (dummy) driver logs when a cycle of its own began late.
+DRIVER_LATE = "JackTimedDriver::Process XRun"
+
+
 class JackServer:
     """A ``jackd -d dummy`` under a unique name: ``with JackServer(rate, period) as server:``, or
     :meth:`start` / :meth:`stop` for a server that only other processes use (through :attr:`env`).
@@ -159,6 +163,14 @@ class JackServer:
                 return True
             time.sleep(READY_POLL_S)
         return False
+
+    def driver_stalls(self) -> int:
+        """How often so far jackd's driver began a cycle late (it logs :data:`DRIVER_LATE`): the machine kept
+        the server off the CPU (e.g. a virtual CPU stolen by the hypervisor), or a client held a cycle."""
+        if self._log is None:
+            return 0
+        self._log.seek(0)
+        return self._log.read().count(DRIVER_LATE)
 
     def _last_log_line(self) -> str:
         if self._log is None:
