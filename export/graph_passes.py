@@ -368,10 +368,15 @@ def _bypass_once(model: onnx.ModelProto) -> bool:
             node.op_type, node.input[:] = "Concat", list(concat.input[first:stop])
             del node.attribute[:]
             node.attribute.append(onnx.helper.make_attribute("axis", axis))
-    for node in graph.node:
+    _read_through(model, renames)
+    return changed
+
+
+def _read_through(model: onnx.ModelProto, renames: dict[str, str]) -> None:
+    """Readers of each key of ``renames`` read its value instead; nodes left unread are dropped."""
+    for node in model.graph.node:
         node.input[:] = [renames.get(name, name) for name in node.input]
     _drop_dead(model)
-    return changed
 
 
 def cancel_transposes_around_slices(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -461,9 +466,7 @@ def drop_whole_slices(model: onnx.ModelProto) -> onnx.ModelProto:
         ):
             renames[node.output[0]] = renames.get(node.input[0], node.input[0])
     if renames:
-        for node in graph.node:
-            node.input[:] = [renames.get(name, name) for name in node.input]
-        _drop_dead(model)
+        _read_through(model, renames)
     return model
 
 

@@ -93,9 +93,11 @@ def _play(
 def _row(model: BenchModel, summary: dict, config: XrunsConfig, server: JackServer) -> dict:
     period = server.period
     period_ms = 1000.0 * period / summary["sample_rate"]
-    keys = ("blocks", "underflows", "device_underflows", "late_blocks", "overrun_blocks", "block_ms_p50")
-    keys += ("block_ms_p99",)
-    keys += ("block_ms_max", "latency_ms", "engine_latency_ms", "device_latency_ms", "wall_s")
+    keys = (
+        *("blocks", "underflows", "device_underflows", "late_blocks", "overrun_blocks"),
+        *("block_ms_p50", "block_ms_p99", "block_ms_max"),
+        *("latency_ms", "engine_latency_ms", "device_latency_ms", "wall_s"),
+    )
     return {
         **model.describe(),
         "provider": summary["provider"],
